@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/liveplane/liveplane/internal/domain"
+)
+
+// funnel serialises SQLite writes through one connection and commits them in
+// groups: each queued transaction runs inside its own SAVEPOINT of a shared
+// BEGIN IMMEDIATE ... COMMIT, so one fsync covers many use cases while a
+// failing one rolls back alone. SQLite allows one writer at a time anyway;
+// funnelling means this process never waits on (or fails with) "database is
+// locked" against itself, and group commit is what turns that single writer
+// into throughput.
+type funnel struct {
+	s    *Store
+	max  int
+	jobs chan *job
+	mu   sync.RWMutex // held for reading while submitting; close takes it to stop intake
+	shut bool
+	done chan struct{}
+}
+
+type job struct {
+	ctx    context.Context
+	fn     func(*Tx) error
+	result chan error
+}
+
+var errClosed = &domain.Error{Code: domain.CodeUnavailable, Op: "sqlstore", Msg: "store is shutting down"}
+
+func newFunnel(s *Store, max int) *funnel {
+	f := &funnel{s: s, max: max, jobs: make(chan *job, max), done: make(chan struct{})}
+	go f.loop()
+	return f
+}
+
+// do runs fn in a write transaction and returns once it committed (or
+// failed). A caller whose ctx ends while queued gets its ctx error and fn
+// never runs; once fn started, the caller waits for the commit outcome, so
+// "returned nil" always means "durable".
+func (f *funnel) do(ctx context.Context, fn func(*Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	f.mu.RLock()
+	if f.shut {
+		f.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case f.jobs <- j:
+		f.mu.RUnlock()
+	case <-ctx.Done():
+		f.mu.RUnlock()
+		return classify(ctx.Err())
+	}
+	return <-j.result
+}
+
+func (f *funnel) close() {
+	f.mu.Lock()
+	if !f.shut {
+		f.shut = true
+		close(f.jobs) // no sender holds the read lock now
+	}
+	f.mu.Unlock()
+	<-f.done
+}
+
+func (f *funnel) loop() {
+	defer close(f.done)
+	batch := make([]*job, 0, f.max)
+	for j := range f.jobs {
+		batch = append(batch[:0], j)
+	fill:
+		for len(batch) < f.max {
+			select {
+			case j, ok := <-f.jobs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		f.commit(batch)
+	}
+}
+
+func (f *funnel) commit(batch []*job) {
+	results := make([]error, len(batch))
+	tx, err := f.s.wdb.BeginTx(context.Background(), nil)
+	if err != nil {
+		err = classify(err)
+		for _, j := range batch {
+			j.result <- err
+		}
+		return
+	}
+	events := false
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = classify(err)
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+			results[i] = classify(err)
+			continue
+		}
+		t := &Tx{s: f.s, tx: tx}
+		err := call(j.fn, t)
+		if err != nil {
+			_, rerr := tx.Exec("ROLLBACK TO w")
+			if rerr != nil {
+				err = errors.Join(err, classify(rerr))
+			}
+		} else {
+			events = events || t.appended
+		}
+		if _, rerr := tx.Exec("RELEASE w"); rerr != nil && err == nil {
+			err = classify(rerr)
+		}
+		results[i] = err
+	}
+	if err := tx.Commit(); err != nil {
+		err = classify(err)
+		f.s.metrics.failures.Inc()
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+		events = false
+	} else {
+		f.s.metrics.commits.Inc()
+		f.s.metrics.batchSize.Observe(float64(len(batch)))
+	}
+	if events {
+		f.s.onCommit()
+	}
+	for i, j := range batch {
+		j.result <- results[i]
+	}
+}
+
+// call runs fn, turning a panic into that transaction's error so one bad
+// use case cannot take the whole group (and the process) down.
+func call(fn func(*Tx) error, t *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Err: fmt.Errorf("panic in transaction: %v", r)}
+		}
+	}()
+	return fn(t)
+}

@@ -1,0 +1,31 @@
+package sqlstore
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	commits   prometheus.Counter
+	batchSize prometheus.Histogram
+	failures  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_store_commits_total",
+			Help: "Write transactions committed (SQLite: group commits, each holding one or more use-case transactions).",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "liveplane_store_group_commit_size",
+			Help:    "Use-case transactions per SQLite group commit.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_store_commit_failures_total",
+			Help: "Commits that failed; every transaction in the group saw the error.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.commits, m.batchSize, m.failures)
+	}
+	return m
+}

@@ -1,0 +1,92 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/eventcodec"
+)
+
+// Tx is one use case's write transaction. On SQLite it lives inside a
+// savepoint of a group commit; on PostgreSQL it is a transaction of its own.
+// It implements the Tx port of every aggregate.
+type Tx struct {
+	s        *Store
+	tx       *sql.Tx
+	appended bool
+}
+
+// update runs fn in a write transaction (see account.Store.Update).
+func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
+	if s.funnel != nil {
+		return s.funnel.do(ctx, fn)
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	t := &Tx{s: s, tx: tx}
+	if err := call(fn, t); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		s.metrics.failures.Inc()
+		return classify(err)
+	}
+	s.metrics.commits.Inc()
+	if t.appended {
+		s.onCommit()
+	}
+	return nil
+}
+
+func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	r, err := t.tx.ExecContext(ctx, t.s.q(query), args...)
+	return r, classify(err)
+}
+
+func (t *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
+}
+
+// forUpdate locks the rows a read-modify-write reads, on PostgreSQL; SQLite
+// transactions are already serial.
+func (t *Tx) forUpdate() string {
+	if t.s.engine == enginePostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// Append encodes events and adds them to the outbox in this transaction.
+func (t *Tx) Append(ctx context.Context, events ...domain.Event) error {
+	for _, ev := range events {
+		data, err := eventcodec.Encode(ev)
+		if err != nil {
+			return domain.Wrap("sqlstore.Append", err)
+		}
+		if _, err := t.exec(ctx, "INSERT INTO outbox (id, subject, data, created_at) VALUES (?, ?, ?, ?)",
+			ev.ID, ev.Subject(), data, micros(ev.Time)); err != nil {
+			return err
+		}
+		t.appended = true
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
