@@ -6,10 +6,7 @@ export PATH := $(BIN):$(PATH)
 
 # Regenerates internal/gen from proto/ exactly (CI checks the diff is empty).
 generate:
-	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go
-	cd tools/gen && GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf
-	$(BIN)/buf lint
-	$(BIN)/buf generate
+	./scripts/generate
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/liveplane ./cmd/liveplane
