@@ -1,0 +1,213 @@
+// Package events drives domain event handlers from JetStream: a durable pull
+// consumer per handler, ack after success, retries with backoff, and a
+// dead-letter subject for events that keep failing or cannot be decoded.
+// It knows JetStream and the event codec, never a driven adapter: streams
+// are named by the caller.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/eventcodec"
+)
+
+// Handler applies one event. Delivery is at least once, so it must be
+// idempotent (AggregateVersion tells a replay from news). An event of a type
+// this binary does not know arrives with Data == nil; most handlers return
+// nil for it. A non-nil error means "retry later".
+type Handler func(ctx context.Context, ev domain.Event) error
+
+// Consumer describes a durable consumer; zero values take the defaults.
+type Consumer struct {
+	Stream         string // required
+	Durable        string // required; also the metrics' consumer label
+	FilterSubjects []string
+	// MaxDeliver is how many deliveries end in a handler error before the
+	// event is dead-lettered; default 5.
+	MaxDeliver int
+	// Backoff[i] is the delay after the (i+1)th failure; the last value
+	// repeats. Default 100ms, 500ms, 2s, 5s.
+	Backoff []time.Duration
+	// AckWait is how long the server waits for a verdict before it
+	// redelivers; it is also the handler's deadline. Default 30s.
+	AckWait time.Duration
+	// Prefetch is how many messages are pulled ahead. Handlers run one at a
+	// time, so prefetched messages spend their AckWait queued; default 16.
+	Prefetch          int
+	DeadLetterSubject string // default "liveplane.dlq." + Durable
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer // nil: metrics kept but not exported
+}
+
+var defaultBackoff = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second, 5 * time.Second}
+
+// verdictTimeout bounds an ack or dead-letter publish. It is detached from
+// the Run context so an event handled just before shutdown is still acked.
+const verdictTimeout = 5 * time.Second
+
+// Run creates or updates the durable consumer and feeds h one event at a
+// time until ctx is cancelled, then stops pulling and returns nil. It
+// returns an error when the consumer cannot be set up or the subscription
+// ends for another reason (consumer deleted, connection closed).
+func (c Consumer) Run(ctx context.Context, js jetstream.JetStream, h Handler) error {
+	if c.Stream == "" || c.Durable == "" || h == nil {
+		return errors.New("events consumer: Stream, Durable and a handler are required")
+	}
+	c = c.withDefaults()
+	m, err := newMetrics(c.Registerer, c.Durable)
+	if err != nil {
+		return fmt.Errorf("events consumer %s: %w", c.Durable, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.config())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("events consumer %s: create on stream %s: %w", c.Durable, c.Stream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(c.Prefetch))
+	if err != nil {
+		return fmt.Errorf("events consumer %s: subscribe: %w", c.Durable, err)
+	}
+	// Stop, not Drain: prefetched messages are not ours until handled, and
+	// the server redelivers them after AckWait.
+	defer iter.Stop()
+
+	d := &dispatcher{c: c, js: js, h: h, m: m, log: c.Logger}
+	c.Logger.Info("events consumer started", "stream", c.Stream, "filter", c.FilterSubjects)
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("events consumer %s: next message: %w", c.Durable, err)
+		}
+		d.handle(ctx, msg)
+	}
+}
+
+func (c Consumer) withDefaults() Consumer {
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = defaultBackoff
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 16
+	}
+	if c.DeadLetterSubject == "" {
+		c.DeadLetterSubject = "liveplane.dlq." + c.Durable
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Logger = c.Logger.With("component", "events", "consumer", c.Durable)
+	return c
+}
+
+func (c Consumer) config() jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Unlimited on the server: the dispatcher counts deliveries and
+		// dead-letters, so an event is never left stranded in the stream
+		// by a server-side limit that nobody watches.
+		MaxDeliver: -1,
+	}
+	if len(c.FilterSubjects) == 1 {
+		cfg.FilterSubject = c.FilterSubjects[0]
+	} else {
+		cfg.FilterSubjects = c.FilterSubjects
+	}
+	return cfg
+}
+
+type dispatcher struct {
+	c   Consumer
+	js  jetstream.JetStream
+	h   Handler
+	m   *metrics
+	log *slog.Logger
+}
+
+func (d *dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		// Cannot happen on a pull consumer; without metadata there is no
+		// attempt count, so let AckWait bring it back.
+		d.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	attempt := int(md.NumDelivered)
+	log := d.log.With("subject", msg.Subject(), "stream_seq", md.Sequence.Stream, "attempt", attempt)
+	if attempt > d.c.MaxDeliver {
+		// Earlier deliveries ended without a verdict: a crash, a handler
+		// past AckWait, or a dead-letter publish that failed.
+		d.deadLetter(msg, md, log, fmt.Errorf("delivered %d times without success (max %d)", attempt, d.c.MaxDeliver))
+		return
+	}
+	ev, err := eventcodec.Decode(msg.Data())
+	if err != nil {
+		d.m.failed.Inc()
+		d.deadLetter(msg, md, log, fmt.Errorf("poison message: %w", err))
+		return
+	}
+	herr := d.call(ctx, ev, log)
+	if herr == nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verdictTimeout)
+		defer cancel()
+		if err := msg.DoubleAck(actx); err != nil {
+			log.Warn("ack not confirmed; the event will be redelivered", "event_id", ev.ID, "err", err)
+			return
+		}
+		d.m.handled.Inc()
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: hand it back now rather than count a failure the
+		// event did not cause.
+		_ = msg.Nak()
+		return
+	}
+	d.m.failed.Inc()
+	if attempt >= d.c.MaxDeliver {
+		d.deadLetter(msg, md, log, herr)
+		return
+	}
+	delay := d.c.Backoff[min(attempt-1, len(d.c.Backoff)-1)]
+	log.Warn("event handler failed; will retry", "event_id", ev.ID, "err", herr, "retry_in", delay)
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.Warn("nak failed; the server redelivers after AckWait", "err", err)
+	}
+}
+
+// call runs the handler with AckWait as its deadline, so a handler that
+// honours ctx gives up before the server redelivers behind its back. A
+// panic fails this delivery instead of the process.
+func (d *dispatcher) call(ctx context.Context, ev domain.Event, log *slog.Logger) (err error) {
+	hctx, cancel := context.WithTimeout(ctx, d.c.AckWait)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("event handler panicked", "event_id", ev.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return d.h(hctx, ev)
+}

@@ -1,0 +1,71 @@
+// Package natstest starts real nats-servers with JetStream for tests: the
+// bus is tested against the server it runs on in production, never a mock.
+package natstest
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Start runs a JetStream server on a random loopback port with its store in
+// t.TempDir(), stopped by t.Cleanup, and returns its client URL.
+func Start(t testing.TB) (url string, srv *server.Server) {
+	t.Helper()
+	srv = Run(t, Options(t))
+	return srv.ClientURL(), srv
+}
+
+// Options are Start's server options, for tests that tweak them or restart
+// a server on the same port and store (see Restart).
+func Options(t testing.TB) *server.Options {
+	t.Helper()
+	return &server.Options{
+		Host:                   "127.0.0.1",
+		Port:                   server.RANDOM_PORT,
+		JetStream:              true,
+		StoreDir:               t.TempDir(),
+		JetStreamMaxMemory:     64 << 20,
+		JetStreamMaxStore:      4 << 30,
+		DisableJetStreamBanner: true,
+		NoLog:                  true,
+		NoSigs:                 true,
+	}
+}
+
+// Run starts a server with opts; it is shut down by t.Cleanup.
+func Run(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("natstest: new server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		t.Fatalf("natstest: server on %s:%d not ready", opts.Host, opts.Port)
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
+// Restart stops srv and starts a new server with the same store and port,
+// for tests of what clients do while the bus is down and after it returns.
+// Down, if not nil, runs while no server is up.
+func Restart(t testing.TB, srv *server.Server, opts *server.Options, down func()) *server.Server {
+	t.Helper()
+	port := srv.Addr().(*net.TCPAddr).Port
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if down != nil {
+		down()
+	}
+	o := opts.Clone()
+	o.Port = port
+	return Run(t, o)
+}
