@@ -1,0 +1,229 @@
+// Package app is the composition root: the only package that knows the
+// concrete drivers and driven adapters. It builds them in dependency order
+// (driven -> domain -> drivers), runs them under one errgroup and shuts them
+// down in reverse.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liveplane/liveplane/internal/config"
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/driven/natsbus"
+	"github.com/liveplane/liveplane/internal/driven/sqlstore"
+	"github.com/liveplane/liveplane/internal/drivers/ops"
+	"github.com/liveplane/liveplane/internal/drivers/rpc"
+)
+
+// AdminTokenFile is the file, inside the data dir, that receives the admin
+// token the first time a database is initialised.
+const AdminTokenFile = "admin.token"
+
+// Serve runs `liveplane serve` until ctx ends, then shuts down gracefully.
+// Messages for the operator that are not log lines (the admin token, shown
+// once) go to console.
+func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.Writer) (err error) {
+	start := time.Now()
+	dir, err := claimDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dir.release()
+
+	// Listen first: a port in use is the commonest start-up failure, and
+	// failing here means nothing else was opened or written.
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", cfg.HTTP, unwrapSyscall(err))
+	}
+	defer ln.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	bus, err := openBus(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer bus.close()
+
+	var publisher *natsbus.Publisher
+	store, err := sqlstore.Open(ctx, sqlstore.Options{
+		URL: cfg.Database, SQLitePath: cfg.SQLitePath(), Logger: log.With("component", "store"),
+		Registerer: reg, OnCommit: failpoint("after-commit", func() { publisher.Notify() }),
+	})
+	if err != nil {
+		return fmt.Errorf("--database: %w", err)
+	}
+	defer store.Close()
+
+	publisher, err = natsbus.NewPublisher(store, bus.js, natsbus.PublisherOptions{
+		Logger: log, Registerer: reg, AfterPublish: failpointSeqs("after-publish"),
+	})
+	if err != nil {
+		return err
+	}
+
+	accounts := account.NewService(store.Accounts(), domain.SystemClock{})
+	if err := ensureAdminToken(ctx, accounts, cfg.DataDir, console); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	health := ops.New(reg,
+		ops.Check{Name: "store", Fn: store.Ping},
+		ops.Check{Name: "bus", Fn: bus.ping},
+	)
+	health.Mount(mux)
+	rpc.Mount(mux, accounts, log.With("component", "rpc"))
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Protocols:         protocols(),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	pubCtx, stopPublisher := context.WithCancel(context.Background())
+	defer stopPublisher()
+	g.Go(func() error { return publisher.Run(pubCtx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	health.SetReady(true)
+	log.Info("liveplane serving", "http", ln.Addr().String(), "engine", store.Engine(),
+		"bus", bus.describe, "data_dir", cfg.DataDir, "ready_in", time.Since(start).Round(time.Millisecond))
+
+	g.Go(func() error {
+		<-gctx.Done()
+		// Stop intake: readiness first (load balancers), then the listener,
+		// letting in-flight calls finish within the grace period.
+		health.SetReady(false)
+		log.Info("shutting down", "grace", cfg.ShutdownGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		// Events committed so far stay in the outbox if not yet published;
+		// the next start relays them.
+		stopPublisher()
+		return err
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+func protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true) // gRPC without TLS on loopback / behind a TLS-terminating proxy
+	return p
+}
+
+// ensureAdminToken creates the admin token on first start, writes it to
+// DATA_DIR/admin.token (0600) and prints it once.
+func ensureAdminToken(ctx context.Context, accounts *account.Service, dataDir string, console io.Writer) error {
+	token, err := accounts.EnsureAdminToken(ctx)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if token == "" {
+		return nil
+	}
+	path := filepath.Join(dataDir, AdminTokenFile)
+	werr := writeSecret(path, token+"\n")
+	fmt.Fprintf(console, "liveplane: created the admin token (shown once; also in %s, mode 0600):\n  %s\n", path, token)
+	if werr != nil {
+		return fmt.Errorf("write admin token file: %w (the token is printed above)", werr)
+	}
+	return nil
+}
+
+func unwrapSyscall(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		if errors.Is(se.Err, syscall.EADDRINUSE) {
+			return errors.New("address already in use")
+		}
+		return se.Err
+	}
+	return err
+}
+
+// bus is the NATS side: an embedded server or a connection to a cluster.
+type bus struct {
+	embedded *natsbus.Embedded
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	describe string
+}
+
+func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, error) {
+	b := &bus{}
+	var err error
+	if cfg.NATS == "" {
+		b.embedded, err = natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{
+			StoreDir: cfg.NATSStoreDir(), Listen: cfg.NATSListen, Token: cfg.NATSToken, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--nats (embedded): %w", err)
+		}
+		b.nc, err = b.embedded.Connect("liveplane-serve")
+		b.describe = "embedded"
+	} else {
+		b.nc, err = natsbus.Connect(ctx, cfg.NATS, "liveplane-serve", log)
+		b.describe = config.MaskURL(cfg.NATS)
+	}
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("--nats: %w", err)
+	}
+	if b.js, err = jetstream.New(b.nc); err == nil {
+		err = natsbus.EnsureStreams(ctx, b.js)
+	}
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("--nats: %w", err)
+	}
+	return b, nil
+}
+
+func (b *bus) ping(ctx context.Context) error {
+	if b.nc.Status() != nats.CONNECTED {
+		return fmt.Errorf("nats: %s", b.nc.Status())
+	}
+	return nil
+}
+
+func (b *bus) close() {
+	if b.nc != nil {
+		_ = b.nc.Drain()
+		b.nc.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Shutdown()
+	}
+}

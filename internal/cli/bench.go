@@ -1,0 +1,10 @@
+package cli
+
+import (
+	"context"
+	"errors"
+)
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	return errors.New("bench: wiring pending")
+}
