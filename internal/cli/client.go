@@ -39,7 +39,7 @@ func newClientCommand(name string, e *env) *clientCommand {
 }
 
 func (c *clientCommand) parse(e *env, args []string) (*apiClient, error) {
-	if err := c.fs.Parse(args); err != nil {
+	if err := parseInterspersed(c.fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return nil, err
 		}
@@ -103,6 +103,29 @@ func (c *apiClient) print(msg proto.Message, header []string, rows [][]string) e
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
+}
+
+// parseInterspersed accepts flags after positional arguments too
+// (`accounts update ID --display-name X`), as users of most CLIs expect; "--"
+// still ends flag parsing.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 func needArgs(fs *flag.FlagSet, n int, what string) error {
