@@ -13,6 +13,7 @@ import (
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/device"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 )
 
@@ -76,6 +77,11 @@ func encodePayload(ev domain.Event) ([]byte, error) {
 			return nil, fmt.Errorf("payload is %T, want account.APIKey", ev.Data)
 		}
 		m = &lpv1.ApiKeyChanged{Key: APIKeyToProto(k)}
+	case device.EventCreated, device.EventDisabled, device.EventDeleted:
+		var ok bool
+		if m, ok = encodeDevicePayload(ev.Data); !ok {
+			return nil, fmt.Errorf("payload is %T, want device.Device", ev.Data)
+		}
 	default:
 		return nil, fmt.Errorf("unknown event type")
 	}
@@ -100,6 +106,8 @@ func decodePayload(typ string, b []byte) (any, error) {
 		var m lpv1.ApiKeyChanged
 		err := proto.Unmarshal(b, &m)
 		return APIKeyFromProto(m.GetKey()), err
+	case device.EventCreated, device.EventDisabled, device.EventDeleted:
+		return decodeDevicePayload(b)
 	}
 	return nil, nil
 }

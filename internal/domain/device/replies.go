@@ -1,0 +1,97 @@
+package device
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// replies makes ingestion idempotent per uplink Key within a window: the
+// first uplink with a key is processed, later ones (CoAP retransmissions, the
+// same uplink from a new source port) wait for it and get the same reply
+// without being stored again. The store's unique key covers what falls out
+// of the window (and other replicas); this cache is what makes the reply
+// identical. Bounded by count and age: entries leave in insertion order.
+type replies struct {
+	ttl   time.Duration
+	max   int
+	mu    sync.Mutex
+	m     map[Key]*reply
+	order []Key // FIFO ring of insertion order
+	head  int
+	n     int
+}
+
+type reply struct {
+	done chan struct{}
+	at   time.Time
+	dl   Downlink
+	err  error
+}
+
+func newReplies(ttl time.Duration, max int) *replies {
+	return &replies{ttl: ttl, max: max, m: make(map[Key]*reply), order: make([]Key, max)}
+}
+
+// begin returns the entry for k and whether the caller leads (must call
+// finish). A follower waits on entry.done.
+func (r *replies) begin(k Key, now time.Time) (*reply, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expire(now)
+	if e, ok := r.m[k]; ok {
+		return e, false
+	}
+	if r.n == r.max {
+		r.pop()
+	}
+	e := &reply{done: make(chan struct{}), at: now}
+	r.m[k] = e
+	r.order[(r.head+r.n)%r.max] = k
+	r.n++
+	return e, true
+}
+
+// finish publishes the leader's outcome. A failed uplink is forgotten, so a
+// retransmission is processed afresh rather than answered with the failure.
+func (r *replies) finish(k Key, e *reply, dl Downlink, err error) {
+	e.dl, e.err = dl, err
+	if err != nil {
+		r.mu.Lock()
+		if r.m[k] == e {
+			delete(r.m, k)
+		}
+		r.mu.Unlock()
+	}
+	close(e.done)
+}
+
+func (r *replies) wait(ctx context.Context, e *reply) (Downlink, error) {
+	select {
+	case <-e.done:
+		return e.dl, e.err
+	case <-ctx.Done():
+		return Downlink{}, ctx.Err()
+	}
+}
+
+func (r *replies) expire(now time.Time) {
+	for r.n > 0 {
+		k := r.order[r.head]
+		e, ok := r.m[k]
+		if ok && now.Sub(e.at) < r.ttl {
+			return
+		}
+		r.pop()
+	}
+}
+
+func (r *replies) pop() {
+	// A key that failed and was begun again has a second ring slot; the
+	// older slot then evicts the newer entry early, which only shortens its
+	// window (the store still dedupes).
+	delete(r.m, r.order[r.head])
+	r.order[r.head] = Key{}
+	r.head = (r.head + 1) % r.max
+	r.n--
+}
