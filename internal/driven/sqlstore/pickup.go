@@ -1,0 +1,168 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain/pickup"
+)
+
+// Pickup is the message pickup repository on this database.
+func (s *Store) Pickup() pickup.Store { return pickupStore{s} }
+
+type pickupStore struct{ s *Store }
+
+var _ pickup.Store = pickupStore{}
+
+// connKey names a queue.
+type connKey struct{ account, conn string }
+
+func keyOf(m pickup.Message) connKey { return connKey{m.Account, m.ConnectionID} }
+
+func sortKeys(keys []connKey) {
+	slices.SortFunc(keys, func(a, b connKey) int {
+		if c := strings.Compare(a.account, b.account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.conn, b.conn)
+	})
+}
+
+// didList stores recipients so that a DID filter is one substring test of
+// "\n" + did + "\n" (DIDs never contain control characters: the domain
+// refuses them).
+func didList(dids []string) string { return "\n" + strings.Join(dids, "\n") + "\n" }
+
+func didNeedle(did string) string { return "\n" + did + "\n" }
+
+func parseDIDs(s string) []string { return strings.Split(strings.Trim(s, "\n"), "\n") }
+
+// hasDID is the engine's substring test of column col against a parameter.
+func (p pickupStore) hasDID(col string) string {
+	if p.s.engine == enginePostgres {
+		return "strpos(" + col + ", ?) > 0"
+	}
+	return "instr(" + col + ", ?) > 0"
+}
+
+// skipLocked lets PostgreSQL workers claim different rows side by side.
+func (p pickupStore) skipLocked() string {
+	if p.s.engine == enginePostgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+func (p pickupStore) blob() string {
+	if p.s.engine == enginePostgres {
+		return "BYTEA"
+	}
+	return "BLOB"
+}
+
+// placeholders returns "(?,?,?),(?,?,?)" for rows of n columns; casts, when
+// given, wrap each column (PostgreSQL cannot infer VALUES column types
+// outside an INSERT).
+func placeholders(rows int, casts ...string) string {
+	var b strings.Builder
+	for r := range rows {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c, typ := range casts {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			if typ == "" {
+				b.WriteByte('?')
+			} else {
+				b.WriteString("CAST(? AS " + typ + ")")
+			}
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+func cols(n int) []string { return make([]string, n) }
+
+const messageCols = "seq, id, account_id, connection_id, dids, payload, received_at"
+
+func scanMessage(r interface{ Scan(...any) error }) (pickup.Message, int64, error) {
+	var (
+		m    pickup.Message
+		dids string
+		at   int64
+	)
+	err := r.Scan(&m.Seq, &m.ID, &m.Account, &m.ConnectionID, &dids, &m.Payload, &at)
+	m.RecipientDIDs = parseDIDs(dids)
+	m.ReceivedAt = fromMicros(at)
+	return m, at, err
+}
+
+// lockConn reads (and on PostgreSQL locks) a queue's row, creating it when
+// missing, so every per-connection write is serialised on it.
+func (p pickupStore) lockConn(ctx context.Context, t *Tx, k connKey) (connRow, error) {
+	row := t.queryRow(ctx, `INSERT INTO pickup_connections (account_id, connection_id) VALUES (?, ?)
+		ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued
+		RETURNING `+connCols, k.account, k.conn)
+	return scanConn(row)
+}
+
+// connRow is a queue's row.
+type connRow struct {
+	key                     connKey
+	queued, bytes, pending  int64
+	session, holder, instID string
+	epoch                   int64
+}
+
+const connCols = "account_id, connection_id, queued, queued_bytes, pending, session_id, epoch, holder, instance"
+
+func scanConn(r interface{ Scan(...any) error }) (connRow, error) {
+	var c connRow
+	err := r.Scan(&c.key.account, &c.key.conn, &c.queued, &c.bytes, &c.pending, &c.session, &c.epoch, &c.holder, &c.instID)
+	return c, classify(err)
+}
+
+func (c connRow) lease() pickup.Lease {
+	return pickup.Lease{Account: c.key.account, ConnectionID: c.key.conn, SessionID: c.session, Epoch: c.epoch,
+		Holder: pickup.Holder{Instance: c.instID, Socket: c.holder}}
+}
+
+// alive returns the instances whose heartbeat is current at now.
+func (p pickupStore) alive(ctx context.Context, t *Tx, now time.Time) (map[string]bool, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT id FROM pickup_instances WHERE expires_at > ?"), micros(now))
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err)
+		}
+		out[id] = true
+	}
+	return out, classify(rows.Err())
+}
+
+// bump adds deltas to a queue's counters.
+func bump(ctx context.Context, t *Tx, k connKey, queued, bytes, pending int64) error {
+	if queued == 0 && bytes == 0 && pending == 0 {
+		return nil
+	}
+	_, err := t.exec(ctx, `UPDATE pickup_connections SET queued = queued + ?, queued_bytes = queued_bytes + ?,
+		pending = pending + ? WHERE account_id = ? AND connection_id = ?`, queued, bytes, pending, k.account, k.conn)
+	return err
+}
+
+// readTx runs fn on the read pool.
+func (p pickupStore) read(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.s.rdb.QueryRowContext(ctx, p.s.q(query), args...)
+}
