@@ -38,7 +38,7 @@ type Env struct {
 // Workloads returns the built-in workloads by name, fresh each call.
 func Workloads() map[string]Workload {
 	out := map[string]Workload{}
-	for _, w := range []Workload{&CreateAccount{}} {
+	for _, w := range []Workload{&CreateAccount{}, &Startup{}} {
 		out[w.Name()] = w
 	}
 	return out

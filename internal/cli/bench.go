@@ -2,9 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
+
+	"github.com/liveplane/liveplane/internal/bench"
 )
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	return errors.New("bench: wiring pending")
+	return bench.Main(ctx, args, e.stdout, e.stderr, bench.Workloads())
 }
