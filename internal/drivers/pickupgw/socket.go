@@ -1,0 +1,296 @@
+package pickupgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/pickup"
+)
+
+// socket is one mediator connection. One goroutine reads frames and starts
+// a handler per frame (at most MaxInFlight at a time: a client that sends
+// faster than it is answered stops being read, which TCP turns into back
+// pressure); one goroutine writes everything the socket sends, in order.
+type socket struct {
+	srv    *Server
+	ws     *websocket.Conn
+	client pickup.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	out      chan []byte
+	done     chan struct{} // closed when the socket is finished
+	flush    chan struct{} // closed to write what is queued, then close
+	once     sync.Once
+	sem      chan struct{}
+	handlers sync.WaitGroup
+	limiter  *rate.Limiter
+
+	drainMu  sync.Mutex
+	draining bool // shutting down: no new calls; Add on handlers only while false
+	flushed  sync.Once
+
+	unsubscribed atomic.Bool // rpc.off messagesReceived
+	heldSessions atomic.Bool // it called addLiveSession at least once
+
+	mu      sync.Mutex
+	revoked map[string]int64 // connection -> newest epoch it lost
+}
+
+func (s *socket) run() {
+	s.srv.hub.add(s)
+	defer s.srv.hub.remove(s)
+	go s.write()
+	go s.keepalive()
+	for {
+		_, frame, err := s.ws.Read(s.ctx)
+		if err != nil {
+			s.abort(websocket.StatusNormalClosure, "")
+			break
+		}
+		if s.limiter != nil && s.limiter.Wait(s.ctx) != nil {
+			break
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.done:
+		}
+		if s.isDone() {
+			break
+		}
+		s.drainMu.Lock()
+		if s.draining {
+			s.drainMu.Unlock()
+			<-s.sem
+			s.refuse(frame)
+			continue
+		}
+		s.handlers.Add(1)
+		s.drainMu.Unlock()
+		go func() {
+			defer func() { <-s.sem; s.handlers.Done() }()
+			s.handle(frame)
+		}()
+	}
+	s.handlers.Wait()
+	if s.heldSessions.Load() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+		if err := s.srv.svc.SocketClosed(ctx, s.client.Holder); err != nil {
+			s.srv.log.Warn("pickup: releasing a closed socket's sessions", "err", err)
+		}
+		cancel()
+	}
+}
+
+// drain is the socket's part of a graceful shutdown: no new calls, the
+// calls in progress finish, their answers and every queued notification are
+// written, then the socket closes with 1001.
+func (s *socket) drain() {
+	s.drainMu.Lock()
+	s.draining = true
+	s.drainMu.Unlock()
+	s.handlers.Wait()
+	s.flushed.Do(func() { close(s.flush) })
+}
+
+// refuse answers a frame that arrived during shutdown.
+func (s *socket) refuse(frame []byte) {
+	reqs, batch, ferr := decodeFrame(frame)
+	if ferr != nil || batch {
+		return
+	}
+	if req, rerr := decodeRequest(reqs[0]); rerr == nil && req.ID != nil {
+		s.send(appendResponse(nil, req.ID, nil, &rpcError{Code: codeUnavailable, Message: "server shutting down: reconnect"}))
+	}
+}
+
+func (s *socket) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// abort finishes the socket: the writer stops, pending frames are dropped.
+func (s *socket) abort(code websocket.StatusCode, reason string) {
+	s.once.Do(func() {
+		close(s.done)
+		go func() {
+			_ = s.ws.Close(code, reason)
+			s.cancel()
+		}()
+	})
+}
+
+// send queues a frame. A socket whose queue is full is closed: a mediator
+// that does not read its notifications must not hold the server's memory.
+func (s *socket) send(frame []byte) {
+	if s.isDone() {
+		return
+	}
+	select {
+	case s.out <- frame:
+	default:
+		s.srv.log.Warn("pickup: closing a socket that reads too slowly", "socket", s.client.Holder.Socket)
+		s.abort(websocket.StatusPolicyViolation, "outbound queue full: read faster")
+	}
+}
+
+func (s *socket) write() {
+	for {
+		select {
+		case f := <-s.out:
+			if err := s.ws.Write(s.ctx, websocket.MessageText, f); err != nil {
+				s.abort(websocket.StatusInternalError, "")
+				return
+			}
+		case <-s.flush:
+			for {
+				select {
+				case f := <-s.out:
+					if s.ws.Write(s.ctx, websocket.MessageText, f) != nil {
+						s.abort(websocket.StatusGoingAway, "server shutting down")
+						return
+					}
+				default:
+					s.abort(websocket.StatusGoingAway, "server shutting down")
+					return
+				}
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// keepalive pings; a peer that does not answer is gone, and so are its
+// sessions.
+func (s *socket) keepalive() {
+	t := time.NewTicker(s.srv.opt.PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.ctx, s.srv.opt.PingTimeout)
+			err := s.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				s.abort(websocket.StatusPolicyViolation, "ping timeout")
+				return
+			}
+		}
+	}
+}
+
+func (s *socket) handle(frame []byte) {
+	reqs, batch, ferr := decodeFrame(frame)
+	if ferr != nil {
+		s.send(appendResponse(nil, nil, nil, ferr))
+		return
+	}
+	if !batch {
+		resp, after := s.call(reqs[0])
+		if resp != nil {
+			s.send(resp)
+		}
+		if after != nil {
+			after()
+		}
+		return
+	}
+	out := []byte{'['}
+	var afters []func()
+	for _, raw := range reqs {
+		resp, after := s.call(raw)
+		if resp != nil {
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(out, resp...)
+		}
+		if after != nil {
+			afters = append(afters, after)
+		}
+	}
+	if len(out) > 1 { // a batch of notifications gets no answer at all
+		s.send(append(out, ']'))
+	}
+	for _, f := range afters {
+		f()
+	}
+}
+
+// call runs one request and returns its response (nil for a notification).
+func (s *socket) call(raw json.RawMessage) ([]byte, func()) {
+	req, rerr := decodeRequest(raw)
+	if rerr != nil {
+		return appendResponse(nil, req.ID, nil, rerr), nil
+	}
+	m := s.srv.methods[req.Method]
+	if m == nil {
+		if req.ID == nil {
+			return nil, nil
+		}
+		return appendResponse(nil, req.ID, nil, &rpcError{Code: codeMethodNotFound,
+			Message: "Method not found: " + req.Method}), nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.opt.CallTimeout)
+	result, after, err := m(ctx, s, req.Params)
+	cancel()
+	if req.ID == nil {
+		return nil, after
+	}
+	if err != nil {
+		return appendResponse(nil, req.ID, nil, s.rpcError(req.Method, err)), nil
+	}
+	return appendResponse(nil, req.ID, result, nil), after
+}
+
+func (s *socket) rpcError(method string, err error) *rpcError {
+	var re *rpcError
+	if errors.As(err, &re) {
+		return re
+	}
+	if domain.ErrorCode(err) == domain.CodeInternal {
+		s.srv.log.Error("pickup: call failed", "method", method, "err", err)
+	}
+	return toRPC(err)
+}
+
+// deliver queues a notification; it returns why it did not, or "".
+func (s *socket) deliver(d pickup.Delivery) string {
+	if s.unsubscribed.Load() {
+		return "unsubscribed"
+	}
+	s.mu.Lock()
+	lost := s.revoked[connID(d.Lease.Account, d.Lease.ConnectionID)]
+	s.mu.Unlock()
+	if d.Lease.Epoch <= lost {
+		return "superseded"
+	}
+	s.send(appendNotification(make([]byte, 0, 128+len(d.Messages)*256), d))
+	return ""
+}
+
+func (s *socket) revoke(conn string, epoch int64) {
+	s.mu.Lock()
+	if s.revoked == nil {
+		s.revoked = map[string]int64{}
+	}
+	if epoch > s.revoked[conn] {
+		s.revoked[conn] = epoch
+	}
+	s.mu.Unlock()
+}
