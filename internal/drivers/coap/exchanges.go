@@ -1,0 +1,102 @@
+package coap
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// exchanges is the UDP message-layer state: for each (peer, message id) seen
+// within the exchange lifetime, the encoded answer (or nil while it is being
+// computed), so a retransmitted CON or NON is answered with the same bytes
+// and processed once (RFC 7252 §4.5). It replaces go-coap's per-peer
+// connection objects and their response caches, which are scanned in full
+// for expiry (plgd-dev/go-coap#586) and cost kilobytes and goroutines per
+// peer. Entries expire in insertion order (a FIFO ring), so expiry is O(1)
+// per datagram; a peer is a "session" while it has entries, so idle
+// sessions vanish after the lifetime and a flood of new source addresses is
+// bounded by max, which evicts the oldest.
+type exchanges struct {
+	ttl   time.Duration
+	max   int
+	mu    sync.Mutex
+	m     map[exKey]*exchange
+	peers map[netip.AddrPort]int32 // live entries per peer
+	ring  []exKey
+	head  int
+	n     int
+}
+
+type exKey struct {
+	peer netip.AddrPort
+	mid  uint16
+}
+
+type exchange struct {
+	at   int64 // unix nanos
+	resp []byte
+}
+
+func newExchanges(ttl time.Duration, max int) *exchanges {
+	return &exchanges{ttl: ttl, max: max, m: make(map[exKey]*exchange), peers: make(map[netip.AddrPort]int32), ring: make([]exKey, max)}
+}
+
+// claim returns (nil, true) when the caller is the first to see k and must
+// answer it (then call done); otherwise the cached answer, which is nil while
+// the first copy is still being processed (the duplicate is then dropped:
+// the peer retransmits again if needed).
+func (x *exchanges) claim(k exKey, now time.Time) (resp []byte, first bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.expire(now.UnixNano())
+	if e, ok := x.m[k]; ok {
+		return e.resp, false
+	}
+	if x.n == x.max {
+		x.pop()
+	}
+	x.m[k] = &exchange{at: now.UnixNano()}
+	x.peers[k.peer]++
+	x.ring[(x.head+x.n)%x.max] = k
+	x.n++
+	return nil, true
+}
+
+func (x *exchanges) done(k exKey, resp []byte) {
+	x.mu.Lock()
+	if e, ok := x.m[k]; ok {
+		e.resp = resp
+	}
+	x.mu.Unlock()
+}
+
+func (x *exchanges) expire(now int64) {
+	for x.n > 0 {
+		e, ok := x.m[x.ring[x.head]]
+		if ok && now-e.at < int64(x.ttl) {
+			return
+		}
+		x.pop()
+	}
+}
+
+func (x *exchanges) pop() {
+	k := x.ring[x.head]
+	if _, ok := x.m[k]; ok {
+		delete(x.m, k)
+		if x.peers[k.peer]--; x.peers[k.peer] <= 0 {
+			delete(x.peers, k.peer)
+		}
+	}
+	x.ring[x.head] = exKey{}
+	x.head = (x.head + 1) % x.max
+	x.n--
+}
+
+// sessions is the number of peers with live state, after expiring.
+func (x *exchanges) sessions() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.expire(time.Now().UnixNano())
+	return len(x.peers)
+}
