@@ -54,6 +54,13 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		return fmt.Errorf("--http %s: %w", cfg.HTTP, unwrapSyscall(err))
 	}
 	defer ln.Close()
+	pickupLn, err := listenPickup(cfg)
+	if err != nil {
+		return err
+	}
+	if pickupLn != nil {
+		defer pickupLn.Close()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -85,6 +92,10 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	if err := ensureAdminToken(ctx, accounts, cfg.DataDir, console); err != nil {
 		return err
 	}
+	pk, err := startPickup(ctx, cfg, pickupLn, store, bus.nc, accounts, reg, log)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	health := ops.New(reg,
@@ -113,8 +124,13 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		}
 		return nil
 	})
+	pickupAddr := "off"
+	if pk != nil {
+		g.Go(pk.serve)
+		pickupAddr = pickupLn.Addr().String()
+	}
 	health.SetReady(true)
-	log.Info("liveplane serving", "http", ln.Addr().String(), "engine", store.Engine(),
+	log.Info("liveplane serving", "http", ln.Addr().String(), "pickup", pickupAddr, "engine", store.Engine(),
 		"bus", bus.describe, "data_dir", cfg.DataDir, "ready_in", time.Since(start).Round(time.Millisecond))
 
 	g.Go(func() error {
@@ -126,6 +142,9 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
 		err := srv.Shutdown(sctx)
+		if pk != nil {
+			err = errors.Join(err, pk.shutdown(sctx))
+		}
 		// Events committed so far stay in the outbox if not yet published;
 		// the next start relays them.
 		stopPublisher()

@@ -23,6 +23,7 @@ type Serve struct {
 	LogLevel      string        // debug|info|warn|error
 	LogFormat     string        // text|json
 	ShutdownGrace time.Duration // drain budget on shutdown, (0, 5m]
+	Pickup        Pickup        // message pickup repository gateway and push (pickup.go)
 
 	prov provenance
 }
@@ -49,7 +50,7 @@ func (s *Serve) settings() []setting {
 			help: "`token` daemons present to the embedded NATS server; required when --nats-listen is not a loopback address"},
 		{name: "shutdown-grace", def: "10s", val: durationValue{&s.ShutdownGrace},
 			help: "how long shutdown waits for in-flight work to drain (`duration`, at most 5m)"},
-	}, logSettings(&s.LogLevel, &s.LogFormat)...)
+	}, append(pickupSettings(&s.Pickup), logSettings(&s.LogLevel, &s.LogFormat)...)...)
 }
 
 // logSettings are shared by every long-running command.
@@ -112,6 +113,8 @@ func (s Serve) Validate() error {
 		}
 	}
 	checkLogging(v, s.LogLevel, s.LogFormat)
+	validatePickup(v, s.Pickup)
+	v.distinctPorts("TCP", "http", "pickup")
 	v.check("shutdown-grace", checkGrace(s.ShutdownGrace))
 	v.distinctPorts("UDP", "coap", "coaps")
 	if s.NATSListen != "" {
