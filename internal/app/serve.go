@@ -61,6 +61,12 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	if pickupLn != nil {
 		defer pickupLn.Close()
 	}
+	dev := newDevices(log)
+	coapLn, err := listenCoAP(cfg, dev.ingest)
+	if err != nil {
+		return err
+	}
+	defer coapLn.close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -104,6 +110,11 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	)
 	health.Mount(mux)
 	rpc.Mount(mux, accounts, log.With("component", "rpc"))
+	if err := dev.start(cfg, coapLn, store, bus.nc, reg); err != nil {
+		return err
+	}
+	defer dev.shutdown()
+	rpc.MountDevices(mux, dev.svc, accounts, log.With("component", "rpc"))
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -129,8 +140,10 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		g.Go(pk.serve)
 		pickupAddr = pickupLn.Addr().String()
 	}
+	g.Go(dev.serve)
 	health.SetReady(true)
-	log.Info("liveplane serving", "http", ln.Addr().String(), "pickup", pickupAddr, "engine", store.Engine(),
+	log.Info("liveplane serving", "http", ln.Addr().String(), "pickup", pickupAddr,
+		"coap", coapLn.udp.LocalAddr().String(), "coaps", coapLn.dtls.Addr().String(), "engine", store.Engine(),
 		"bus", bus.describe, "data_dir", cfg.DataDir, "ready_in", time.Since(start).Round(time.Millisecond))
 
 	g.Go(func() error {
@@ -145,6 +158,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		if pk != nil {
 			err = errors.Join(err, pk.shutdown(sctx))
 		}
+		err = errors.Join(err, dev.shutdown())
 		// Events committed so far stay in the outbox if not yet published;
 		// the next start relays them.
 		stopPublisher()

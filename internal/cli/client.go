@@ -21,6 +21,7 @@ import (
 // apiClient is what a CLI noun needs: the RPC clients and where to print.
 type apiClient struct {
 	accounts liveplanev1connect.AccountServiceClient
+	devices  liveplanev1connect.DeviceServiceClient
 	cfg      config.Client
 	out      io.Writer
 }
@@ -60,6 +61,7 @@ func (c *clientCommand) parse(e *env, args []string) (*apiClient, error) {
 	auth := connect.WithInterceptors(bearer(cfg.Token))
 	return &apiClient{
 		accounts: liveplanev1connect.NewAccountServiceClient(hc, base, auth),
+		devices:  liveplanev1connect.NewDeviceServiceClient(hc, base, auth),
 		cfg:      cfg, out: e.stdout,
 	}, nil
 }

@@ -53,6 +53,8 @@ func commands() map[string]command {
 		"accounts": {"manage accounts: create|get|list|update|delete", runAccounts},
 		"apikeys":  {"manage API keys: create|list|revoke", runAPIKeys},
 		"bench":    {"run a benchmark workload", runBench},
+		"devices":  {"manage devices: create|list|show|disable|delete", runDevices},
+		"telemetry": {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }
 

@@ -24,12 +24,12 @@ const DTLSIdleTimeout = 2 * time.Minute
 // DTLSConfig is the server's DTLS-PSK configuration: the client's PSK
 // identity is a device id and its PSK is derived by the domain. Unknown or
 // disabled devices fail the handshake.
-func (s *Server) DTLSConfig() *piondtls.Config {
+func DTLSConfig(in Ingester) *piondtls.Config {
 	return &piondtls.Config{
 		PSK: func(identity []byte) ([]byte, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			return s.ingest.PSK(ctx, string(identity))
+			return in.PSK(ctx, string(identity))
 		},
 		PSKIdentityHint: []byte("liveplane"),
 		CipherSuites: []piondtls.CipherSuiteID{
@@ -40,9 +40,9 @@ func (s *Server) DTLSConfig() *piondtls.Config {
 	}
 }
 
-// ListenDTLS binds the DTLS listener (so a port in use fails at start).
-func (s *Server) ListenDTLS(addr string) (*coapnet.DTLSListener, error) {
-	return coapnet.NewDTLSListener("udp", addr, s.DTLSConfig())
+// ListenDTLS binds a DTLS listener whose handshakes ask in for PSKs.
+func ListenDTLS(addr string, in Ingester) (*coapnet.DTLSListener, error) {
+	return coapnet.NewDTLSListener("udp", addr, DTLSConfig(in))
 }
 
 // ServeDTLS answers CoAP over DTLS on l until ctx ends. go-coap runs the

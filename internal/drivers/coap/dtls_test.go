@@ -27,7 +27,7 @@ func dialDTLS(t *testing.T, addr, identity, psk string) (*piondtls.Config, error
 
 func TestUplinkOverDTLSPSK(t *testing.T) {
 	e := newEnv(t, coap.Options{})
-	l, err := e.server.ListenDTLS("127.0.0.1:0")
+	l, err := coap.ListenDTLS("127.0.0.1:0", e.devices)
 	if err != nil {
 		t.Fatal(err)
 	}
