@@ -65,7 +65,8 @@ func startServe(t *testing.T, dataDir string, env []string, args ...string) *ser
 	}
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
 	// Every listener on a free port, so servers of parallel tests never collide.
-	argv := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--pickup", "127.0.0.1:0"}, args...)
+	argv := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--pickup", "127.0.0.1:0",
+		"--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}, args...)
 	s.cmd = exec.Command(binary, argv...)
 	s.cmd.Env = append(cleanEnv(), env...)
 	pipe, err := s.cmd.StderrPipe()
