@@ -7,5 +7,8 @@ import (
 )
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	return bench.Main(ctx, args, e.stdout, e.stderr, bench.Workloads())
+	workloads := bench.Workloads()
+	workloads["pickup"] = &bench.Pickup{}
+	workloads["coap"] = &bench.CoAP{}
+	return bench.Main(ctx, args, e.stdout, e.stderr, workloads)
 }

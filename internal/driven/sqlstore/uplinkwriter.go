@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -114,6 +115,10 @@ func (w *UplinkWriter) flushLoop(ctx context.Context) {
 			}
 		}
 		batch = append(batch[:0], j)
+		// Let the other runnable goroutines (requests being decoded, say)
+		// queue their records first: with few cores, draining at once
+		// would mostly find one record and commit batches of one.
+		runtime.Gosched()
 	fill:
 		for len(batch) < w.maxBatch {
 			select {

@@ -50,19 +50,20 @@ CREATE TABLE activity (
 	device_time   BIGINT NOT NULL,
 	PRIMARY KEY (device_id, boot_count, uplink_count)
 );
-CREATE INDEX activity_time ON activity (device_id, received_at, boot_count, uplink_count);
+CREATE INDEX activity_time ON activity (device_id, received_at);
 
 -- One row per temperature reading (kind 't', value = centi-degrees C) and
--- per wifi scan (kind 'w', value = RSSI dBm, bssid set).
+-- per wifi scan (kind 'w', value = RSSI dBm, bssid set). Rows are written
+-- only for uplinks whose activity row was new (the idempotency key lives
+-- there), so the key here serves the time-range reads: one b-tree.
 CREATE TABLE sensor_data (
 	device_id    TEXT NOT NULL,
+	received_at  BIGINT NOT NULL,
 	boot_count   BIGINT NOT NULL,
 	uplink_count BIGINT NOT NULL,
 	idx          BIGINT NOT NULL,
-	received_at  BIGINT NOT NULL,
 	kind         TEXT NOT NULL,
 	value        BIGINT NOT NULL,
 	bssid        BYTEA,
-	PRIMARY KEY (device_id, boot_count, uplink_count, idx)
+	PRIMARY KEY (device_id, received_at, boot_count, uplink_count, idx)
 );
-CREATE INDEX sensor_data_time ON sensor_data (device_id, received_at, boot_count, uplink_count, idx);

@@ -49,20 +49,21 @@ CREATE TABLE activity (
 	other_s       INTEGER NOT NULL,
 	device_time   INTEGER NOT NULL,
 	PRIMARY KEY (device_id, boot_count, uplink_count)
-) STRICT;
-CREATE INDEX activity_time ON activity (device_id, received_at, boot_count, uplink_count);
+) WITHOUT ROWID, STRICT;
+CREATE INDEX activity_time ON activity (device_id, received_at);
 
 -- One row per temperature reading (kind 't', value = centi-degrees C) and
--- per wifi scan (kind 'w', value = RSSI dBm, bssid set).
+-- per wifi scan (kind 'w', value = RSSI dBm, bssid set). Rows are written
+-- only for uplinks whose activity row was new (the idempotency key lives
+-- there), so the key here serves the time-range reads: one b-tree.
 CREATE TABLE sensor_data (
 	device_id    TEXT NOT NULL,
+	received_at  INTEGER NOT NULL,
 	boot_count   INTEGER NOT NULL,
 	uplink_count INTEGER NOT NULL,
 	idx          INTEGER NOT NULL,
-	received_at  INTEGER NOT NULL,
 	kind         TEXT NOT NULL,
 	value        INTEGER NOT NULL,
 	bssid        BLOB,
-	PRIMARY KEY (device_id, boot_count, uplink_count, idx)
-) STRICT;
-CREATE INDEX sensor_data_time ON sensor_data (device_id, received_at, boot_count, uplink_count, idx);
+	PRIMARY KEY (device_id, received_at, boot_count, uplink_count, idx)
+) WITHOUT ROWID, STRICT;

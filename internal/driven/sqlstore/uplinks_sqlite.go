@@ -1,0 +1,77 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/liveplane/liveplane/internal/domain/device"
+)
+
+// On SQLite, parsing a multi-row INSERT costs more than running it (the
+// parser showed as a fifth of the server's CPU under load), so uplinks are
+// written row by row through three statements prepared once per batch; the
+// batch still commits as one transaction.
+
+const (
+	sqliteInsertActivity = "INSERT INTO activity (device_id, boot_count, uplink_count, received_at, reboot_reason, " +
+		"sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+	sqliteInsertSensor = "INSERT INTO sensor_data (device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+	sqliteUpsertConfig = "INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET config = excluded.config, ack = excluded.ack, " +
+		"firmware = excluded.firmware, hardware = excluded.hardware, boot_count = excluded.boot_count, " +
+		"uplink_count = excluded.uplink_count, reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at"
+)
+
+func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) error {
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{sqliteInsertActivity, sqliteInsertSensor, sqliteUpsertConfig} {
+		st, err := t.tx.PrepareContext(ctx, q)
+		if err != nil {
+			return classify(err)
+		}
+		defer st.Close()
+		stmts[i] = st
+	}
+	act, sens, conf := stmts[0], stmts[1], stmts[2]
+	latest := map[string]int{}
+	for i, r := range recs {
+		if j, ok := latest[r.DeviceID]; !ok || newer(r, recs[j]) {
+			latest[r.DeviceID] = i
+		}
+		at, a := micros(r.ReceivedAt), r.Activity
+		res, err := act.ExecContext(ctx, r.DeviceID, int64(r.BootCount), int64(r.UplinkCount), at, string(r.RebootReason),
+			int64(a.Sleep), int64(a.Modem), int64(a.GNSS), int64(a.WiFi), int64(a.Other), r.DeviceTimeMs)
+		if err != nil {
+			return classify(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // already stored: the idempotency key held
+		}
+		idx := int64(0)
+		for _, c := range r.Temperatures {
+			if _, err := sens.ExecContext(ctx, r.DeviceID, at, int64(r.BootCount), int64(r.UplinkCount), idx, "t", int64(c), nil); err != nil {
+				return classify(err)
+			}
+			idx++
+		}
+		for _, w := range r.WifiScans {
+			b := w.BSSID
+			if _, err := sens.ExecContext(ctx, r.DeviceID, at, int64(r.BootCount), int64(r.UplinkCount), idx, "w", int64(w.RSSIdBm), b[:]); err != nil {
+				return classify(err)
+			}
+			idx++
+		}
+	}
+	for _, i := range latest {
+		r := recs[i]
+		cfg, _ := json.Marshal(r.Config)
+		ack, _ := json.Marshal(r.Ack)
+		if _, err := conf.ExecContext(ctx, r.DeviceID, string(cfg), string(ack), r.Firmware, r.Hardware,
+			int64(r.BootCount), int64(r.UplinkCount), micros(r.ReceivedAt)); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
