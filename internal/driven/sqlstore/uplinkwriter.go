@@ -60,7 +60,7 @@ func (s *Store) NewUplinkWriter(o UplinkWriterOptions) *UplinkWriter {
 	if w.flushers <= 0 {
 		w.flushers = 2
 		if s.engine == enginePostgres {
-			w.flushers = 4
+			w.flushers = 2
 		}
 	}
 	w.jobs = make(chan *upJob, w.maxBatch*w.flushers)
