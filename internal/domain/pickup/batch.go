@@ -2,6 +2,7 @@ package pickup
 
 import (
 	"context"
+	"runtime"
 
 	"github.com/liveplane/liveplane/internal/domain"
 )
@@ -48,17 +49,17 @@ func (s *Service) batchLoop() {
 	msgs := make([]NewMessage, 0, s.opt.MaxBatch)
 	for r := range s.adds {
 		batch = append(batch[:0], r)
-	fill:
-		for len(batch) < s.opt.MaxBatch {
-			select {
-			case r, ok := <-s.adds:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
+		// Take what is queued; then let the goroutines that are runnable
+		// (handlers of frames already read) enqueue theirs before
+		// committing. Without the yield, on one core the batcher wakes on
+		// every single add and commits batches of one or two.
+		for round := 0; round < 4 && len(batch) < s.opt.MaxBatch; round++ {
+			before := len(batch)
+			batch = s.drainAdds(batch)
+			if round > 0 && len(batch) == before {
+				break
 			}
+			runtime.Gosched()
 		}
 		msgs = msgs[:0]
 		for _, r := range batch {
@@ -66,6 +67,22 @@ func (s *Service) batchLoop() {
 		}
 		s.commit(batch, msgs)
 	}
+}
+
+// drainAdds appends what is queued without waiting.
+func (s *Service) drainAdds(batch []*addReq) []*addReq {
+	for len(batch) < s.opt.MaxBatch {
+		select {
+		case r, ok := <-s.adds:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Service) commit(batch []*addReq, msgs []NewMessage) {

@@ -65,7 +65,7 @@ func (p pickupStore) EndSession(ctx context.Context, account, connectionID, sess
 }
 
 func (p pickupStore) EndHolder(ctx context.Context, by pickup.Holder, graceUntil time.Time) ([]pickup.Lease, error) {
-	keys, err := p.keys(ctx, "SELECT account_id, connection_id FROM pickup_connections WHERE holder = ? LIMIT 100000", by.Socket)
+	keys, err := p.keys(ctx, "SELECT account_id, connection_id FROM pickup_connections WHERE holder = ? AND holder != '' LIMIT 100000", by.Socket)
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
@@ -184,12 +184,40 @@ func (p pickupStore) Requeue(ctx context.Context, now time.Time, limit int) ([]p
 	return live, err
 }
 
+// Expire works from the oldest messages by sequence: received_at grows with
+// the sequence (both are taken at the add, the sequence at its commit a few
+// milliseconds later), so the oldest rows are where expired ones are, and
+// no index on received_at has to be kept up on every add.
 func (p pickupStore) Expire(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
-	keys, err := p.keys(ctx, "SELECT DISTINCT account_id, connection_id FROM pickup_messages WHERE received_at < ? LIMIT ?",
-		micros(cutoff), limit)
-	if err != nil || len(keys) == 0 {
-		return 0, err
+	rows, err := p.s.rdb.QueryContext(ctx, p.s.q(`SELECT account_id, connection_id, received_at FROM pickup_messages
+		ORDER BY seq LIMIT ?`), limit)
+	if err != nil {
+		return 0, classify(err)
 	}
+	seen := map[connKey]bool{}
+	var keys []connKey
+	for rows.Next() {
+		var (
+			k  connKey
+			at int64
+		)
+		if err := rows.Scan(&k.account, &k.conn, &at); err != nil {
+			rows.Close()
+			return 0, classify(err)
+		}
+		if at >= micros(cutoff) {
+			break
+		}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(keys) == 0 {
+		return 0, classify(err)
+	}
+	sortKeys(keys)
 	var total int64
 	err = p.s.update(ctx, func(t *Tx) error {
 		total = 0

@@ -3,6 +3,7 @@ package pickupgw
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -59,6 +60,10 @@ type wire struct {
 func decodeRequest(raw json.RawMessage) (request, *rpcError) {
 	var w wire
 	if err := json.Unmarshal(raw, &w); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return request{}, errParse
+		}
 		return request{}, &rpcError{Code: codeInvalidRequest, Message: "Invalid Request: not a JSON-RPC request object"}
 	}
 	r := request{ID: w.ID}
@@ -96,14 +101,21 @@ func validID(id json.RawMessage) bool {
 	}
 }
 
+var errParse = &rpcError{Code: codeParse, Message: "Parse error: the frame is not valid JSON"}
+
 // decodeFrame splits a frame into requests: one object, or a batch array.
+// A single request is validated by decodeRequest, which parses it anyway.
 func decodeFrame(frame []byte) (reqs []json.RawMessage, batch bool, err *rpcError) {
 	t := bytes.TrimSpace(frame)
-	if !json.Valid(t) {
-		return nil, false, &rpcError{Code: codeParse, Message: "Parse error: the frame is not valid JSON"}
+	if len(t) == 0 {
+		return nil, false, errParse
 	}
-	if len(t) > 0 && t[0] == '[' {
+	if t[0] == '[' {
 		if err := json.Unmarshal(t, &reqs); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				return nil, false, errParse
+			}
 			return nil, true, &rpcError{Code: codeInvalidRequest, Message: "Invalid Request"}
 		}
 		if len(reqs) == 0 {

@@ -68,14 +68,20 @@ func addMessage(ctx context.Context, s *socket, p params) ([]byte, func(), error
 	if ok {
 		in.Push = &pickup.PushToken{Type: typ, Token: tok}
 	}
+	out, derr := s.add(ctx, in)
+	return out, nil, derr
+}
+
+// add stores the message and returns addMessage's result.
+func (s *socket) add(ctx context.Context, in pickup.AddInput) ([]byte, error) {
 	id, derr := s.srv.svc.AddMessage(ctx, s.client, in)
 	if derr != nil {
-		return nil, nil, derr
+		return nil, derr
 	}
 	out := make([]byte, 0, len(id)+16)
 	out = append(out, `{"messageId":`...)
 	out = appendString(out, id)
-	return append(out, '}'), nil, nil
+	return append(out, '}'), nil
 }
 
 func takeFromQueue(ctx context.Context, s *socket, p params) ([]byte, func(), error) {

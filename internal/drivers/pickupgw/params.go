@@ -99,14 +99,23 @@ func (p params) bool(field string) (bool, *rpcError) {
 	return b, nil
 }
 
-// object reads a required JSON object field, compacted.
+// jsonObject reads a required JSON object field, compacted.
 func (p params) jsonObject(field string) ([]byte, *rpcError) {
 	if !p.has(field) {
 		return nil, invalidParams(field, "%s is required", field)
 	}
-	v := bytes.TrimSpace(p.named[field])
-	if v[0] != '{' {
+	return compactObject(field, p.named[field])
+}
+
+// compactObject returns v, a JSON object already validated by the caller's
+// decode, in compact form (copied only when it has whitespace to remove).
+func compactObject(field string, v []byte) ([]byte, *rpcError) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || v[0] != '{' {
 		return nil, invalidParams(field, "%s must be a JSON object (the encrypted message)", field)
+	}
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return v, nil
 	}
 	var b bytes.Buffer
 	b.Grow(len(v))

@@ -234,6 +234,15 @@ func (s *socket) handle(frame []byte) {
 
 // call runs one request and returns its response (nil for a notification).
 func (s *socket) call(raw json.RawMessage) ([]byte, func()) {
+	if id, in, ok := decodeFastAdd(raw); ok {
+		ctx, cancel := context.WithTimeout(s.ctx, s.srv.opt.CallTimeout)
+		result, err := s.add(ctx, in)
+		cancel()
+		if err != nil {
+			return appendResponse(nil, id, nil, s.rpcError("addMessage", err)), nil
+		}
+		return appendResponse(nil, id, result, nil), nil
+	}
 	req, rerr := decodeRequest(raw)
 	if rerr != nil {
 		return appendResponse(nil, req.ID, nil, rerr), nil

@@ -36,7 +36,6 @@ CREATE TABLE pickup_messages (
 ) STRICT;
 CREATE INDEX pickup_messages_queue ON pickup_messages (account_id, connection_id, seq);
 CREATE INDEX pickup_messages_deadline ON pickup_messages (deadline) WHERE deadline > 0;
-CREATE INDEX pickup_messages_received ON pickup_messages (received_at);
 
 -- Gateway processes and how long their leases count as live.
 CREATE TABLE pickup_instances (
