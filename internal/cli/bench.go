@@ -10,5 +10,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	workloads := bench.Workloads()
 	workloads["pickup"] = &bench.Pickup{}
 	workloads["coap"] = &bench.CoAP{}
+	workloads["coap-sessions"] = &bench.CoAPSessions{}
 	return bench.Main(ctx, args, e.stdout, e.stderr, workloads)
 }
