@@ -12,7 +12,7 @@ import (
 // takeoverCheck records who was notified of what.
 type takeoverCheck struct {
 	mu       sync.Mutex
-	intended map[string]int         // message id -> the socket that held the session when it was added (after a takeover)
+	intended map[string]int          // message id -> the socket that held the session when it was added (after a takeover)
 	notified map[string]map[int]bool // message id -> sockets notified
 	seen     map[string]chan struct{}
 }
