@@ -110,16 +110,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.running.Done()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Debug("pickup: upgrade failed", "err", err)
+		return
+	}
+	if cw.conn == nil {
+		ws.CloseNow()
 		return
 	}
 	ws.SetReadLimit(int64(2*s.opt.MaxMessageBytes + 64<<10))
 	client.Holder = pickup.Holder{Instance: s.svc.Instance(), Socket: s.svc.Instance() + "/" + strconv.FormatUint(s.nextID.Add(1), 10)}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sock := &socket{
-		srv: s, ws: ws, client: client, ctx: ctx, cancel: cancel,
+		srv: s, ws: ws, cork: cw.conn, client: client, ctx: ctx, cancel: cancel,
 		out: make(chan []byte, s.opt.QueueFrames), done: make(chan struct{}), flush: make(chan struct{}),
 		sem: make(chan struct{}, s.opt.MaxInFlight),
 	}

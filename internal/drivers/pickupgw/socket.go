@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 type socket struct {
 	srv    *Server
 	ws     *websocket.Conn
+	cork   *corkConn
 	client pickup.Client
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,7 +152,7 @@ func (s *socket) write() {
 	for {
 		select {
 		case f := <-s.out:
-			if err := s.ws.Write(s.ctx, websocket.MessageText, f); err != nil {
+			if err := s.writeQueued(f); err != nil {
 				s.abort(websocket.StatusInternalError, "")
 				return
 			}
@@ -171,6 +173,24 @@ func (s *socket) write() {
 			return
 		}
 	}
+}
+
+// writeQueued writes f and whatever else is queued (up to 256 frames) with
+// one write(2).
+func (s *socket) writeQueued(f []byte) error {
+	// Let the handlers that are runnable (the answers of one group
+	// commit) queue theirs first; on one core the writer otherwise wakes
+	// for every single frame.
+	runtime.Gosched()
+	s.cork.cork()
+	err := s.ws.Write(s.ctx, websocket.MessageText, f)
+	for n := min(len(s.out), 256); err == nil && n > 0; n-- {
+		err = s.ws.Write(s.ctx, websocket.MessageText, <-s.out)
+	}
+	if uerr := s.cork.uncork(); err == nil {
+		err = uerr
+	}
+	return err
 }
 
 // keepalive pings; a peer that does not answer is gone, and so are its
