@@ -24,6 +24,7 @@ type Pickup struct {
 	payload   int
 	sessions  int
 	postgres  string
+	replayDB  int
 	messages  int
 	style     string
 	takeovers int
@@ -40,8 +41,7 @@ func (*Pickup) Help() string {
             Afterwards every queue is counted (stored >= acknowledged) and emptied.
   replay    the Postgres queue pattern other mediators use, on --postgres:
             INSERT ... RETURNING + NOTIFY per message (what their addMessage
-            costs), same load shape. Extra: ratio of the add run in the same
-            invocation (run with --scenario add-vs-replay to get both).
+            costs), same load shape, through --replay-pool connections.
   add-vs-replay  add, then replay, and extra.ratio = add/s ÷ replay/s.
   live      --sessions live sessions held on --sockets sockets (on --peer-url
             when set: across instances); each op adds a message to one of them
@@ -69,6 +69,7 @@ func (p *Pickup) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&p.payload, "payload", 1024, "payload `bytes` per message")
 	fs.IntVar(&p.sessions, "sessions", 1000, "live: live sessions")
 	fs.StringVar(&p.postgres, "postgres", "", "replay: PostgreSQL `URL` (the one the server uses)")
+	fs.IntVar(&p.replayDB, "replay-pool", 10, "replay: database connections (10 is node-postgres' default Pool, which the replayed repository uses)")
 	fs.IntVar(&p.messages, "messages", 1_000_000, "drain: messages to fill and pick up")
 	fs.StringVar(&p.style, "style", "v2", "drain: v1 (take with deleteMessages) or v2 (take, then removeMessages)")
 	fs.IntVar(&p.takeovers, "takeovers", 10_000, "takeover: how many")

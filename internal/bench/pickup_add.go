@@ -85,9 +85,8 @@ func (p *Pickup) runReplay(ctx context.Context, env Env) (Result, error) {
 		return Result{}, err
 	}
 	defer db.Close()
-	conns := max(env.Load.Concurrency, env.Load.MaxInFlight, 1)
-	db.SetMaxOpenConns(min(conns, 64))
-	db.SetMaxIdleConns(min(conns, 64))
+	db.SetMaxOpenConns(max(p.replayDB, 1))
+	db.SetMaxIdleConns(max(p.replayDB, 1))
 	for _, stmt := range []string{
 		`DROP TABLE IF EXISTS bench_replay_queued_message`,
 		`CREATE TABLE bench_replay_queued_message (id UUID DEFAULT gen_random_uuid() PRIMARY KEY, connection_id VARCHAR(255),
