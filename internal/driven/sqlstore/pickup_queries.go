@@ -1,0 +1,58 @@
+package sqlstore
+
+import (
+	"iter"
+	"strings"
+)
+
+// upsertAddQuery adds (queued, bytes, pending) to n queues, creating them,
+// and returns each row and whether its lease is live (a session held by an
+// instance whose heartbeat is current: the two trailing parameters are now).
+// A live queue's pending count does not grow: its messages go in flight.
+func upsertAddQuery(n int) string {
+	const live = `(pickup_connections.session_id != '' AND EXISTS (SELECT 1 FROM pickup_instances i
+		WHERE i.id = pickup_connections.instance AND i.expires_at > ?))`
+	return `INSERT INTO pickup_connections (account_id, connection_id, queued, queued_bytes, pending) VALUES ` +
+		placeholders(n, "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT") +
+		` ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued + excluded.queued,
+		queued_bytes = pickup_connections.queued_bytes + excluded.queued_bytes,
+		pending = pickup_connections.pending + CASE WHEN ` + live + ` THEN 0 ELSE excluded.pending END
+		RETURNING ` + connCols + `, ` + strings.ReplaceAll(live, "pickup_connections.", "")
+}
+
+func insertMessagesQuery(n int) string {
+	return `INSERT INTO pickup_messages (id, account_id, connection_id, dids, payload, size, received_at, epoch, holder, deadline)
+		VALUES ` + placeholders(n, cols(10)...) + ` RETURNING seq, id`
+}
+
+// The group commit's statements, for n rows each.
+func upsertConnsQuery(n int) string {
+	return `INSERT INTO pickup_connections (account_id, connection_id) VALUES ` + placeholders(n, cols(2)...) +
+		` ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued RETURNING ` + connCols
+}
+
+func bumpConnsQuery(n int) string {
+	return `UPDATE pickup_connections SET queued = queued + u.column3, queued_bytes = queued_bytes + u.column4,
+		pending = pending + u.column5
+		FROM (VALUES ` + placeholders(n, "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT") + `) AS u
+		WHERE account_id = u.column1 AND connection_id = u.column2`
+}
+
+// chunks splits n rows into statements of 64, 32, ..., 1 rows, so that a
+// handful of statement texts (each prepared once) cover every batch size.
+// It yields (offset, rows) pairs.
+func chunks(n int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		off := 0
+		for size := 64; size > 0 && off < n; {
+			if n-off < size {
+				size /= 2
+				continue
+			}
+			if !yield(off, size) {
+				return
+			}
+			off += size
+		}
+	}
+}
