@@ -44,7 +44,7 @@ func (s *Startup) Run(ctx context.Context, env Env) (Result, error) {
 	begin := time.Now()
 	for i := 0; i < s.count; i++ {
 		t0 := time.Now()
-		srv, err := StartServer(ctx, ServerOptions{CPUs: cpus})
+		srv, err := StartServer(ctx, ServerOptions{CPUs: cpus, Args: []string{"--coaps", "127.0.0.1:0", "--pickup", "127.0.0.1:0"}})
 		if err != nil {
 			return Result{}, err
 		}
