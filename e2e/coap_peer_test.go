@@ -29,6 +29,22 @@ func TestCoAPPeerUplink(t *testing.T) {
 		t.Fatalf("%d sensor rows, want 3 (two temperatures, one scan)", n)
 	}
 
+	// The CLI reads the same rows back: CSV and JSON.
+	admin := []string{"LIVEPLANE_SERVER=" + s.url, "LIVEPLANE_TOKEN=" + s.token}
+	id := dev.GetDevice().GetId()
+	csvOut, errOut, code := cli(t, admin, "telemetry", "--device", id, "--kind", "sensors", "--since", "1h", "--csv")
+	if code != 0 || !strings.HasPrefix(csvOut, "RECEIVED,BOOT,UPLINK,INDEX,KIND,VALUE,BSSID\n") ||
+		!strings.Contains(csvOut, ",1,1,0,temperature_c,21.50,\n") || !strings.Contains(csvOut, ",wifi_rssi_dbm,-67,01:02:03:04:05:06") {
+		t.Fatalf("telemetry --csv (exit %d): %s%s", code, csvOut, errOut)
+	}
+	jsonOut, errOut, code := cli(t, admin, "devices", "show", id, "--output", "json")
+	if code != 0 || !strings.Contains(jsonOut, `"INTERVAL": "60"`) || !strings.Contains(jsonOut, `"firmwareVersion": "1.4.2"`) {
+		t.Fatalf("devices show (exit %d): %s%s", code, jsonOut, errOut)
+	}
+	if _, _, code := cli(t, admin, "telemetry", "--device", id, "--since", "yesterday"); code != 2 {
+		t.Fatalf("telemetry with a bad --since: exit %d, want 2 (usage)", code)
+	}
+
 	// Bad input: each answer on stderr, nothing stored.
 	big := filepath.Join(t.TempDir(), "big.bin")
 	os.WriteFile(big, make([]byte, 1500), 0o600)

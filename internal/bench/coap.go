@@ -195,9 +195,9 @@ func (f *fleet) next(d int) []byte {
 	dev := f.devices[d]
 	b, _ := proto.Marshal(&liveplanev1.Uplink{
 		DeviceId: dev.GetDevice().GetId(), Credential: dev.GetKey(), BootCount: f.boot, UplinkCount: n,
-		RebootReason: liveplanev1.RebootReason_REBOOT_REASON_POWER_ON,
-		Config:       map[string]string{"INTERVAL": "3600", "MODE": "eco"},
-		Activity:     &liveplanev1.Activity{SleepSeconds: 3540, ModemSeconds: 42, GnssSeconds: 9, WifiSeconds: 3, OtherSeconds: 6},
+		RebootReason:             liveplanev1.RebootReason_REBOOT_REASON_POWER_ON,
+		Config:                   map[string]string{"INTERVAL": "3600", "MODE": "eco"},
+		Activity:                 &liveplanev1.Activity{SleepSeconds: 3540, ModemSeconds: 42, GnssSeconds: 9, WifiSeconds: 3, OtherSeconds: 6},
 		TemperaturesCentiCelsius: []int32{2150, 2162},
 		WifiScans: []*liveplanev1.WifiScan{
 			{Bssid: []byte{0xaa, 0xbb, 0xcc, 0, 0, byte(d)}, RssiDbm: -61},

@@ -28,7 +28,7 @@ type ingester struct {
 // Windows of the ingestion caches.
 const (
 	deviceCacheTTL = 5 * time.Second
-	deviceCacheMax = 1 << 20
+	deviceCacheMax = 1 << 18
 	// ReplyWindow outlives CoAP's EXCHANGE_LIFETIME (247 s), so every
 	// retransmission of a CON uplink meets its cached reply.
 	ReplyWindow  = 5 * time.Minute

@@ -1,0 +1,91 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRepliesShareTheFirstAnswerAndExpireInOrder(t *testing.T) {
+	r := newReplies(time.Minute, 3)
+	t0 := time.Unix(1000, 0)
+	k := func(n uint32) Key { return Key{"d", 1, n} }
+	e, lead := r.begin(k(1), t0)
+	if !lead {
+		t.Fatal("first uplink does not lead")
+	}
+	f, lead := r.begin(k(1), t0)
+	if lead || f != e {
+		t.Fatal("a duplicate leads")
+	}
+	want := Downlink{UpdateConfig: &UpdateConfigCommand{Version: 7}}
+	r.finish(k(1), e, want, nil)
+	if got, err := r.wait(context.Background(), f); err != nil || got.UpdateConfig.Version != 7 {
+		t.Fatalf("duplicate got %+v %v", got, err)
+	}
+	// Bounded: a fourth key evicts the oldest.
+	for n := uint32(2); n <= 4; n++ {
+		e, _ := r.begin(k(n), t0)
+		r.finish(k(n), e, Downlink{}, nil)
+	}
+	if _, lead := r.begin(k(1), t0); !lead {
+		t.Fatal("evicted key still answered from the cache")
+	}
+	// Expiry by age.
+	if _, lead := r.begin(k(4), t0.Add(2*time.Minute)); !lead {
+		t.Fatal("expired key still answered from the cache")
+	}
+}
+
+func TestRepliesForgetFailures(t *testing.T) {
+	r := newReplies(time.Minute, 8)
+	k := Key{"d", 1, 1}
+	e, _ := r.begin(k, time.Now())
+	f, _ := r.begin(k, time.Now())
+	boom := errors.New("db down")
+	r.finish(k, e, Downlink{}, boom)
+	if _, err := r.wait(context.Background(), f); !errors.Is(err, boom) {
+		t.Fatalf("waiting duplicate got %v, want the leader's failure", err)
+	}
+	if _, lead := r.begin(k, time.Now()); !lead {
+		t.Fatal("a failed uplink is not processed afresh when resent")
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	ok := Uplink{DeviceID: "01a20850-e5c8-7d52-85a3-773192e86155", UplinkCount: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Uplink)
+	}{
+		{"uplink_count", func(u *Uplink) { u.UplinkCount = 0 }},
+		{"config", func(u *Uplink) { u.Config = map[string]string{"bad key": "x"} }},
+		{"temperatures_centi_celsius", func(u *Uplink) { u.Temperatures = []int32{-30000} }},
+		{"wifi_scans", func(u *Uplink) { u.WifiScans = []WifiScan{{RSSIdBm: 5}} }},
+		{"activity", func(u *Uplink) { u.Activity.Sleep = MaxActivitySecs + 1 }},
+		{"firmware_version", func(u *Uplink) { u.Firmware = string(make([]byte, 33)) }},
+	} {
+		u := ok
+		tc.mutate(&u)
+		err := u.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := Cursor{ReceivedAt: time.UnixMicro(1763900000123456).UTC(), BootCount: 3, UplinkCount: 9, Index: 2}
+	got, err := decodeCursor(encodeCursor(c))
+	if err != nil || got != c {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := decodeCursor("!!"); err == nil {
+		t.Fatal("garbage token decoded")
+	}
+}
