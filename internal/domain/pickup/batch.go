@@ -48,19 +48,7 @@ func (s *Service) batchLoop() {
 	batch := make([]*addReq, 0, s.opt.MaxBatch)
 	msgs := make([]NewMessage, 0, s.opt.MaxBatch)
 	for r := range s.adds {
-		batch = append(batch[:0], r)
-		// Take what is queued; then let the goroutines that are runnable
-		// (handlers of frames already read) enqueue theirs before
-		// committing. Without the yield, on one core the batcher wakes on
-		// every single add and commits batches of one or two.
-		for round := 0; round < 4 && len(batch) < s.opt.MaxBatch; round++ {
-			before := len(batch)
-			batch = s.drainAdds(batch)
-			if round > 0 && len(batch) == before {
-				break
-			}
-			runtime.Gosched()
-		}
+		batch = collect(s.adds, append(batch[:0], r), s.opt.MaxBatch)
 		msgs = msgs[:0]
 		for _, r := range batch {
 			msgs = append(msgs, r.msg)
@@ -69,18 +57,30 @@ func (s *Service) batchLoop() {
 	}
 }
 
-// drainAdds appends what is queued without waiting.
-func (s *Service) drainAdds(batch []*addReq) []*addReq {
-	for len(batch) < s.opt.MaxBatch {
-		select {
-		case r, ok := <-s.adds:
-			if !ok {
-				return batch
+// collect adds to batch what is queued on ch, up to max. Then it lets the
+// goroutines that are runnable (handlers of frames already read) enqueue
+// theirs, and takes those too, before the caller commits. Without the
+// yield, on one core the batcher wakes on every single request and commits
+// batches of one or two.
+func collect[T any](ch <-chan T, batch []T, max int) []T {
+	for round := 0; round < 4 && len(batch) < max; round++ {
+		before := len(batch)
+	drain:
+		for len(batch) < max {
+			select {
+			case r, ok := <-ch:
+				if !ok {
+					return batch
+				}
+				batch = append(batch, r)
+			default:
+				break drain
 			}
-			batch = append(batch, r)
-		default:
-			return batch
 		}
+		if round > 0 && len(batch) == before {
+			break
+		}
+		runtime.Gosched()
 	}
 	return batch
 }

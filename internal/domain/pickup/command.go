@@ -129,8 +129,7 @@ func (s *Service) RemoveMessages(ctx context.Context, c Client, connectionID str
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	n, err := s.store.RemoveMessages(ctx, c.Account, connectionID, ids, c.Holder)
-	return n, domain.Wrap(op, err)
+	return s.remove(ctx, Removal{Account: c.Account, ConnectionID: connectionID, IDs: ids, By: c.Holder})
 }
 
 // RemoveAll deletes every message of the connection addressed to the DID.

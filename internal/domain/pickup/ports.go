@@ -31,10 +31,11 @@ type Store interface {
 	// AvailableCount counts pending messages, narrowed to recipientDID when
 	// it is not empty. Without a DID it reads a counter.
 	AvailableCount(ctx context.Context, account, connectionID, recipientDID string) (int64, error)
-	// RemoveMessages deletes the listed messages that are pending or in
-	// flight to by (never those in flight to another socket) and returns how
-	// many it deleted. Unknown ids are ignored.
-	RemoveMessages(ctx context.Context, account, connectionID string, ids []string, by Holder) (int64, error)
+	// RemoveMessages applies removals in one transaction. Each deletes its
+	// listed messages that are pending or in flight to its socket (never
+	// those in flight to another socket); the counts come back in order.
+	// Unknown ids are ignored.
+	RemoveMessages(ctx context.Context, rs []Removal) ([]int64, error)
 	// RemoveAll deletes every message of the connection that lists
 	// recipientDID, whatever its state.
 	RemoveAll(ctx context.Context, account, connectionID, recipientDID string) (int64, error)
@@ -103,6 +104,13 @@ type AddResult struct {
 	Seq  int64
 	Live *Lease // set when it went in flight to this lease
 	Push bool   // it claimed a notification (a Push row is due)
+}
+
+// Removal is one removeMessages call.
+type Removal struct {
+	Account, ConnectionID string
+	IDs                   []string
+	By                    Holder
 }
 
 // TakeQuery selects messages to take.

@@ -83,13 +83,14 @@ type Service struct {
 	metrics Observer
 
 	adds     chan *addReq
+	removes  chan *removeReq
 	stopMu   sync.RWMutex // held for reading while enqueueing; Close takes it to stop intake
 	stopped  bool
 	workers  sync.WaitGroup
 	pushWake chan struct{}
 }
 
-// NewService builds the service and starts its add batchers; call Close
+// NewService builds the service and starts its batchers; call Close
 // when no more calls can arrive.
 func NewService(store Store, notify Notifier, pusher Pusher, clock domain.Clock, log *slog.Logger, opt Options) *Service {
 	if log == nil {
@@ -99,11 +100,13 @@ func NewService(store Store, notify Notifier, pusher Pusher, clock domain.Clock,
 	s := &Service{
 		store: store, notify: notify, pusher: pusher, clock: clock, log: log, opt: opt, metrics: opt.Observer,
 		adds:     make(chan *addReq, opt.MaxBatch*opt.BatchWorkers),
+		removes:  make(chan *removeReq, opt.MaxBatch*opt.BatchWorkers),
 		pushWake: make(chan struct{}, 1),
 	}
 	for range opt.BatchWorkers {
-		s.workers.Add(1)
+		s.workers.Add(2)
 		go s.batchLoop()
+		go s.removeLoop()
 	}
 	return s
 }
@@ -185,13 +188,14 @@ func (s *Service) expire(ctx context.Context) {
 	}
 }
 
-// Close stops the add batchers after the queued adds committed. Calls
+// Close stops the batchers after the queued adds and removes committed. Calls
 // after Close fail with CodeUnavailable.
 func (s *Service) Close() {
 	s.stopMu.Lock()
 	if !s.stopped {
 		s.stopped = true
 		close(s.adds)
+		close(s.removes)
 	}
 	s.stopMu.Unlock()
 	s.workers.Wait()

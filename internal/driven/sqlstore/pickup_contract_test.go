@@ -166,15 +166,15 @@ func TestPickupRemoveOnlyOwnOrPending(t *testing.T) {
 		add(t, st, m1, m2, m3)
 		take(t, st, pickup.TakeQuery{Account: "acct", ConnectionID: "c", Limit: 1, By: sockA}) // m1 in flight to A
 		take(t, st, pickup.TakeQuery{Account: "acct", ConnectionID: "c", Limit: 1, By: sockB}) // m2 in flight to B
-		n, err := st.RemoveMessages(ctx, "acct", "c", []string{m1.ID, m2.ID, m3.ID, "unknown"}, sockA)
+		n, err := removeOne(st, "acct", "c", []string{m1.ID, m2.ID, m3.ID, "unknown"}, sockA)
 		if err != nil || n != 2 {
 			t.Fatalf("A removes m1 (its own), m2 (B's), m3 (pending): %d %v, want 2", n, err)
 		}
-		n, err = st.RemoveMessages(ctx, "other", "c", []string{m2.ID}, sockB)
+		n, err = removeOne(st, "other", "c", []string{m2.ID}, sockB)
 		if err != nil || n != 0 {
 			t.Fatalf("another account removes m2: %d %v", n, err)
 		}
-		n, err = st.RemoveMessages(ctx, "acct", "c", []string{m2.ID}, sockB)
+		n, err = removeOne(st, "acct", "c", []string{m2.ID}, sockB)
 		if err != nil || n != 1 {
 			t.Fatalf("B removes m2: %d %v", n, err)
 		}
@@ -242,4 +242,33 @@ func payloads(msgs []pickup.Message) string {
 		b.Write(m.Payload)
 	}
 	return b.String()
+}
+
+// removeOne is RemoveMessages of a single removal.
+func removeOne(st pickup.Store, acct, conn string, ids []string, by pickup.Holder) (int64, error) {
+	n, err := st.RemoveMessages(ctx, []pickup.Removal{{Account: acct, ConnectionID: conn, IDs: ids, By: by}})
+	if err != nil {
+		return 0, err
+	}
+	return n[0], nil
+}
+
+// Removals of several queues in one transaction, counts in request order.
+func TestPickupRemoveBatch(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlstore.Store) {
+		st := s.Pickup()
+		a1, a2, b1 := msg("acct", "b-queue", `1`), msg("acct", "b-queue", `2`), msg("acct", "a-queue", `3`)
+		add(t, st, a1, a2, b1)
+		n, err := st.RemoveMessages(ctx, []pickup.Removal{
+			{Account: "acct", ConnectionID: "b-queue", IDs: []string{a1.ID, a2.ID}, By: sockA},
+			{Account: "acct", ConnectionID: "nope", IDs: []string{b1.ID}, By: sockA},
+			{Account: "acct", ConnectionID: "a-queue", IDs: []string{b1.ID, a1.ID}, By: sockA},
+		})
+		if err != nil || !slices.Equal(n, []int64{2, 0, 1}) {
+			t.Fatalf("counts %v %v, want [2 0 1]", n, err)
+		}
+		if count(t, st, "acct", "b-queue", "")+count(t, st, "acct", "a-queue", "") != 0 {
+			t.Fatal("messages left")
+		}
+	})
 }

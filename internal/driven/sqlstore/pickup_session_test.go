@@ -75,7 +75,7 @@ func TestPickupLeaseTakeover(t *testing.T) {
 		if *res[0].Live != l2 {
 			t.Fatalf("add after takeover went to %+v", res[0].Live)
 		}
-		if n, _ := st.RemoveMessages(ctx, "acct", "c", []string{after.ID}, sockA); n != 0 {
+		if n, _ := removeOne(st, "acct", "c", []string{after.ID}, sockA); n != 0 {
 			t.Fatalf("A removed %d of B's in-flight messages", n)
 		}
 
@@ -102,7 +102,7 @@ func TestPickupLeaseTakeover(t *testing.T) {
 		if _, live, _ := st.LiveSession(ctx, "acct", "c", t0); live {
 			t.Fatal("lease survived its socket")
 		}
-		if n, _ := st.RemoveMessages(ctx, "acct", "c", ids(got), sockB); n != 2 {
+		if n, _ := removeOne(st, "acct", "c", ids(got), sockB); n != 2 {
 			t.Fatalf("B acks its in-flight messages: %d", n)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sort"
 	"strings"
 
 	"github.com/liveplane/liveplane/internal/domain/pickup"
@@ -148,25 +149,45 @@ func (p pickupStore) deleteWhere(ctx context.Context, t *Tx, k connKey, cond str
 	return n, bump(ctx, t, k, -n, -bytes, -pending)
 }
 
-func (p pickupStore) RemoveMessages(ctx context.Context, account, connectionID string, ids []string, by pickup.Holder) (int64, error) {
-	var n int64
-	err := p.s.update(ctx, func(t *Tx) error {
-		n = 0
-		k := connKey{account, connectionID}
-		if _, ok, err := p.findConn(ctx, t, k); err != nil || !ok {
-			return err
-		}
-		args := make([]any, 0, len(ids)+1)
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		args = append(args, by.Socket)
-		var err error
-		n, err = p.deleteWhere(ctx, t, k, "id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+
-			") AND (deadline = 0 OR holder = ?)", args...)
-		return err
+func (p pickupStore) RemoveMessages(ctx context.Context, rs []pickup.Removal) ([]int64, error) {
+	// Queue rows are locked in sorted order, as everywhere.
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ka, kb := rs[order[a]], rs[order[b]]
+		return ka.Account < kb.Account || ka.Account == kb.Account && ka.ConnectionID < kb.ConnectionID
 	})
-	return n, err
+	counts := make([]int64, len(rs))
+	err := p.s.update(ctx, func(t *Tx) error {
+		clear(counts)
+		for _, i := range order {
+			r := rs[i]
+			k := connKey{r.Account, r.ConnectionID}
+			if _, ok, err := p.findConn(ctx, t, k); err != nil {
+				return err
+			} else if !ok || len(r.IDs) == 0 {
+				continue
+			}
+			args := make([]any, 0, len(r.IDs)+1)
+			for _, id := range r.IDs {
+				args = append(args, id)
+			}
+			args = append(args, r.By.Socket)
+			n, err := p.deleteWhere(ctx, t, k, "id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(r.IDs)), ",")+
+				") AND (deadline = 0 OR holder = ?)", args...)
+			if err != nil {
+				return err
+			}
+			counts[i] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
 }
 
 func (p pickupStore) RemoveAll(ctx context.Context, account, connectionID, recipientDID string) (int64, error) {
