@@ -58,6 +58,10 @@ type Store interface {
 	// first one whatever its size, then more while they fit in maxCount and
 	// maxBytes. It claims nothing unless l is still the connection's lease.
 	Claim(ctx context.Context, l Lease, deadline time.Time, maxCount, maxBytes int) ([]Message, error)
+	// PendingLeases returns the leases held by instance's sockets whose
+	// connections have pending messages (added while the instance's
+	// heartbeat had lapsed, say), at most limit.
+	PendingLeases(ctx context.Context, instance string, limit int) ([]Lease, error)
 	// Requeue makes in-flight messages whose deadline is before now pending
 	// again, at most limit of them, and returns the leases of the
 	// connections that got messages back and have a healthy holder.

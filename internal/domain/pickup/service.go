@@ -146,6 +146,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if err := s.store.Heartbeat(ctx, s.opt.Instance, s.clock.Now().Add(s.opt.LeaseTTL)); err != nil && ctx.Err() == nil {
 				s.log.Warn("pickup: heartbeat", "err", err)
 			}
+			s.drainHeld(ctx)
 		case <-sweep.C:
 			s.sweep(ctx)
 			if s.opt.TTL > 0 && time.Since(lastExpire) > 10*time.Second {
@@ -163,6 +164,23 @@ func (s *Service) sweep(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("pickup: requeue", "err", err)
+		}
+		return
+	}
+	for _, l := range leases {
+		s.Drain(ctx, l)
+	}
+}
+
+// drainHeld delivers what is pending for the sessions this instance's
+// sockets hold. Normally nothing is: adds for a live session go in flight
+// at once. But while this instance's heartbeat lapsed (a stall, a database
+// hiccup) its leases did not count, and adds for them stayed pending.
+func (s *Service) drainHeld(ctx context.Context) {
+	leases, err := s.store.PendingLeases(ctx, s.opt.Instance, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("pickup: pending messages of held sessions", "err", err)
 		}
 		return
 	}

@@ -218,3 +218,27 @@ func TestPickupConcurrentAdds(t *testing.T) {
 		}
 	})
 }
+
+// Messages added while the holder's heartbeat lapsed stay pending; the
+// holder finds them once it is back.
+func TestPickupPendingLeases(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlstore.Store) {
+		st := s.Pickup()
+		if err := st.Heartbeat(ctx, sockA.Instance, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := start(t, st, "c", "s1", sockA)
+		start(t, st, "quiet", "s2", sockA)
+		res, err := st.AddMessages(ctx, params(t0.Add(2*time.Second)), []pickup.NewMessage{msg("acct", "c", `1`)})
+		if err != nil || res[0].Live != nil {
+			t.Fatalf("add during the lapse: %+v %v", res, err)
+		}
+		leases, err := st.PendingLeases(ctx, sockA.Instance, 10)
+		if err != nil || len(leases) != 1 || leases[0] != l {
+			t.Fatalf("pending leases %+v %v, want [%+v]", leases, err, l)
+		}
+		if other, _ := st.PendingLeases(ctx, sockB.Instance, 10); len(other) != 0 {
+			t.Fatalf("another instance's pending leases: %+v", other)
+		}
+	})
+}

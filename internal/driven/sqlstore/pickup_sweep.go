@@ -113,3 +113,21 @@ func (p pickupStore) Leave(ctx context.Context, instance string) error {
 		return err
 	})
 }
+
+func (p pickupStore) PendingLeases(ctx context.Context, instance string, limit int) ([]pickup.Lease, error) {
+	rows, err := p.s.rdb.QueryContext(ctx, p.s.q("SELECT "+connCols+` FROM pickup_connections
+		WHERE instance = ? AND session_id != '' AND pending > 0 LIMIT ?`), instance, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []pickup.Lease
+	for rows.Next() {
+		c, err := scanConn(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c.lease())
+	}
+	return out, classify(rows.Err())
+}

@@ -16,6 +16,7 @@ CREATE TABLE pickup_connections (
 	PRIMARY KEY (account_id, connection_id)
 ) STRICT;
 CREATE INDEX pickup_connections_holder ON pickup_connections (holder) WHERE holder != '';
+CREATE INDEX pickup_connections_instance ON pickup_connections (instance) WHERE session_id != '';
 
 -- The queues. seq is the server sequence (FIFO). deadline 0 = pending; else
 -- in flight to holder (a socket) at epoch (0 when taken without a session)
