@@ -57,6 +57,9 @@ Extra figures:
                          in closed loop (--rate 0); 1.0 in open loop when both
                          sustain the rate
   p50_echo_over_liveplane  echo p50 ÷ liveplane p50 (1 = as fast)
+  server_cpu_share       CPU seconds the server used ÷ wall seconds (warm-up
+                         included); well under 1 with long queues = its core
+                         was shared with other processes
 Needs --spawn, or --server and --coap-addr of a running server.`
 }
 
@@ -89,10 +92,16 @@ func (c *CoAP) Run(ctx context.Context, env Env) (Result, error) {
 		return Result{}, err
 	}
 	var acked atomic.Int64
+	cpu0 := serverCPUTime(env)
 	res, err := c.measure(ctx, env, addr, fleet, func() { acked.Add(1) })
 	res.Workload = c.Name()
 	if err != nil {
 		return res, err
+	}
+	if cpu1 := serverCPUTime(env); cpu1 > 0 && res.ElapsedSec > 0 {
+		// Below ~0.9 with long queues means the server's core was shared
+		// (other processes pinned there) or it waited on I/O.
+		res.Extra = withExtra(res.Extra, "server_cpu_share", (cpu1-cpu0)/(res.ElapsedSec+res.WarmupSec))
 	}
 	stored, err := fleet.stored(ctx, env)
 	if err != nil {

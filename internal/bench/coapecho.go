@@ -91,3 +91,25 @@ func startEcho(ctx context.Context, env Env) (string, func(), error) {
 
 // serverCPUs are the CPUs the echo runs on: core 0, --server-cpus' default.
 func serverCPUs(Env) []int { return []int{0} }
+
+// serverCPUTime is the spawned server's user+system CPU seconds from
+// /proc/PID/stat; 0 when unknown.
+func serverCPUTime(env Env) float64 {
+	if env.Server == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", env.Server.PID()))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after ")".
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return (ut + st) / 100 // USER_HZ
+}
