@@ -7,7 +7,6 @@ import (
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 )
 
-
 func encodeDevicePayload(data any) (proto.Message, bool) {
 	d, ok := data.(device.Device)
 	if !ok {
