@@ -14,6 +14,7 @@ import (
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/domain/device"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 )
 
@@ -82,6 +83,11 @@ func encodePayload(ev domain.Event) ([]byte, error) {
 		if m, ok = encodeDevicePayload(ev.Data); !ok {
 			return nil, fmt.Errorf("payload is %T, want device.Device", ev.Data)
 		}
+	case provisioning.EventClusterRegistered, provisioning.EventClusterHeartbeat, provisioning.EventStatus:
+		var ok bool
+		if m, ok = encodeProvisioningPayload(ev.Data); !ok {
+			return nil, fmt.Errorf("payload is %T, want a provisioning type", ev.Data)
+		}
 	default:
 		return nil, fmt.Errorf("unknown event type")
 	}
@@ -108,6 +114,8 @@ func decodePayload(typ string, b []byte) (any, error) {
 		return APIKeyFromProto(m.GetKey()), err
 	case device.EventCreated, device.EventDisabled, device.EventDeleted:
 		return decodeDevicePayload(b)
+	case provisioning.EventClusterRegistered, provisioning.EventClusterHeartbeat, provisioning.EventStatus:
+		return decodeProvisioningPayload(typ, b)
 	}
 	return nil, nil
 }

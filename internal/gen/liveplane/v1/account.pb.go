@@ -86,9 +86,12 @@ type Account struct {
 	DisplayName string       `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	State       AccountState `protobuf:"varint,4,opt,name=state,proto3,enum=liveplane.v1.AccountState" json:"state,omitempty"`
 	// Increments on every change of the account's spec.
-	Generation    int64                  `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Generation int64                  `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// What each registered cluster last reported (GetAccount only; empty in
+	// events and lists). state is derived from these and cluster health.
+	Clusters      []*AccountClusterStatus `protobuf:"bytes,8,rep,name=clusters,proto3" json:"clusters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +171,13 @@ func (x *Account) GetCreateTime() *timestamppb.Timestamp {
 func (x *Account) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Account) GetClusters() []*AccountClusterStatus {
+	if x != nil {
+		return x.Clusters
 	}
 	return nil
 }
@@ -1054,7 +1064,7 @@ var File_liveplane_v1_account_proto protoreflect.FileDescriptor
 
 const file_liveplane_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1aliveplane/v1/account.proto\x12\fliveplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n" +
+	"\x1aliveplane/v1/account.proto\x12\fliveplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aliveplane/v1/cluster.proto\"\xdc\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -1066,7 +1076,8 @@ const file_liveplane_v1_account_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"s\n" +
+	"updateTime\x12>\n" +
+	"\bclusters\x18\b \x03(\v2\".liveplane.v1.AccountClusterStatusR\bclusters\"s\n" +
 	"\x14CreateAccountRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12$\n" +
@@ -1175,43 +1186,45 @@ var file_liveplane_v1_account_proto_goTypes = []any{
 	(*RevokeApiKeyRequest)(nil),   // 17: liveplane.v1.RevokeApiKeyRequest
 	(*RevokeApiKeyResponse)(nil),  // 18: liveplane.v1.RevokeApiKeyResponse
 	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*AccountClusterStatus)(nil),  // 20: liveplane.v1.AccountClusterStatus
 }
 var file_liveplane_v1_account_proto_depIdxs = []int32{
 	0,  // 0: liveplane.v1.Account.state:type_name -> liveplane.v1.AccountState
 	19, // 1: liveplane.v1.Account.create_time:type_name -> google.protobuf.Timestamp
 	19, // 2: liveplane.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: liveplane.v1.CreateAccountResponse.account:type_name -> liveplane.v1.Account
-	12, // 4: liveplane.v1.CreateAccountResponse.api_key:type_name -> liveplane.v1.ApiKey
-	1,  // 5: liveplane.v1.GetAccountResponse.account:type_name -> liveplane.v1.Account
-	1,  // 6: liveplane.v1.ListAccountsResponse.accounts:type_name -> liveplane.v1.Account
-	1,  // 7: liveplane.v1.UpdateAccountResponse.account:type_name -> liveplane.v1.Account
-	1,  // 8: liveplane.v1.DeleteAccountResponse.account:type_name -> liveplane.v1.Account
-	19, // 9: liveplane.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	19, // 10: liveplane.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	12, // 11: liveplane.v1.CreateApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
-	12, // 12: liveplane.v1.ListApiKeysResponse.keys:type_name -> liveplane.v1.ApiKey
-	12, // 13: liveplane.v1.RevokeApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
-	2,  // 14: liveplane.v1.AccountService.CreateAccount:input_type -> liveplane.v1.CreateAccountRequest
-	4,  // 15: liveplane.v1.AccountService.GetAccount:input_type -> liveplane.v1.GetAccountRequest
-	6,  // 16: liveplane.v1.AccountService.ListAccounts:input_type -> liveplane.v1.ListAccountsRequest
-	8,  // 17: liveplane.v1.AccountService.UpdateAccount:input_type -> liveplane.v1.UpdateAccountRequest
-	10, // 18: liveplane.v1.AccountService.DeleteAccount:input_type -> liveplane.v1.DeleteAccountRequest
-	13, // 19: liveplane.v1.AccountService.CreateApiKey:input_type -> liveplane.v1.CreateApiKeyRequest
-	15, // 20: liveplane.v1.AccountService.ListApiKeys:input_type -> liveplane.v1.ListApiKeysRequest
-	17, // 21: liveplane.v1.AccountService.RevokeApiKey:input_type -> liveplane.v1.RevokeApiKeyRequest
-	3,  // 22: liveplane.v1.AccountService.CreateAccount:output_type -> liveplane.v1.CreateAccountResponse
-	5,  // 23: liveplane.v1.AccountService.GetAccount:output_type -> liveplane.v1.GetAccountResponse
-	7,  // 24: liveplane.v1.AccountService.ListAccounts:output_type -> liveplane.v1.ListAccountsResponse
-	9,  // 25: liveplane.v1.AccountService.UpdateAccount:output_type -> liveplane.v1.UpdateAccountResponse
-	11, // 26: liveplane.v1.AccountService.DeleteAccount:output_type -> liveplane.v1.DeleteAccountResponse
-	14, // 27: liveplane.v1.AccountService.CreateApiKey:output_type -> liveplane.v1.CreateApiKeyResponse
-	16, // 28: liveplane.v1.AccountService.ListApiKeys:output_type -> liveplane.v1.ListApiKeysResponse
-	18, // 29: liveplane.v1.AccountService.RevokeApiKey:output_type -> liveplane.v1.RevokeApiKeyResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	20, // 3: liveplane.v1.Account.clusters:type_name -> liveplane.v1.AccountClusterStatus
+	1,  // 4: liveplane.v1.CreateAccountResponse.account:type_name -> liveplane.v1.Account
+	12, // 5: liveplane.v1.CreateAccountResponse.api_key:type_name -> liveplane.v1.ApiKey
+	1,  // 6: liveplane.v1.GetAccountResponse.account:type_name -> liveplane.v1.Account
+	1,  // 7: liveplane.v1.ListAccountsResponse.accounts:type_name -> liveplane.v1.Account
+	1,  // 8: liveplane.v1.UpdateAccountResponse.account:type_name -> liveplane.v1.Account
+	1,  // 9: liveplane.v1.DeleteAccountResponse.account:type_name -> liveplane.v1.Account
+	19, // 10: liveplane.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 11: liveplane.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	12, // 12: liveplane.v1.CreateApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
+	12, // 13: liveplane.v1.ListApiKeysResponse.keys:type_name -> liveplane.v1.ApiKey
+	12, // 14: liveplane.v1.RevokeApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
+	2,  // 15: liveplane.v1.AccountService.CreateAccount:input_type -> liveplane.v1.CreateAccountRequest
+	4,  // 16: liveplane.v1.AccountService.GetAccount:input_type -> liveplane.v1.GetAccountRequest
+	6,  // 17: liveplane.v1.AccountService.ListAccounts:input_type -> liveplane.v1.ListAccountsRequest
+	8,  // 18: liveplane.v1.AccountService.UpdateAccount:input_type -> liveplane.v1.UpdateAccountRequest
+	10, // 19: liveplane.v1.AccountService.DeleteAccount:input_type -> liveplane.v1.DeleteAccountRequest
+	13, // 20: liveplane.v1.AccountService.CreateApiKey:input_type -> liveplane.v1.CreateApiKeyRequest
+	15, // 21: liveplane.v1.AccountService.ListApiKeys:input_type -> liveplane.v1.ListApiKeysRequest
+	17, // 22: liveplane.v1.AccountService.RevokeApiKey:input_type -> liveplane.v1.RevokeApiKeyRequest
+	3,  // 23: liveplane.v1.AccountService.CreateAccount:output_type -> liveplane.v1.CreateAccountResponse
+	5,  // 24: liveplane.v1.AccountService.GetAccount:output_type -> liveplane.v1.GetAccountResponse
+	7,  // 25: liveplane.v1.AccountService.ListAccounts:output_type -> liveplane.v1.ListAccountsResponse
+	9,  // 26: liveplane.v1.AccountService.UpdateAccount:output_type -> liveplane.v1.UpdateAccountResponse
+	11, // 27: liveplane.v1.AccountService.DeleteAccount:output_type -> liveplane.v1.DeleteAccountResponse
+	14, // 28: liveplane.v1.AccountService.CreateApiKey:output_type -> liveplane.v1.CreateApiKeyResponse
+	16, // 29: liveplane.v1.AccountService.ListApiKeys:output_type -> liveplane.v1.ListApiKeysResponse
+	18, // 30: liveplane.v1.AccountService.RevokeApiKey:output_type -> liveplane.v1.RevokeApiKeyResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_liveplane_v1_account_proto_init() }
@@ -1219,6 +1232,7 @@ func file_liveplane_v1_account_proto_init() {
 	if File_liveplane_v1_account_proto != nil {
 		return
 	}
+	file_liveplane_v1_cluster_proto_init()
 	file_liveplane_v1_account_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
