@@ -49,7 +49,7 @@ type Server struct {
 
 // StartServer runs
 //
-//	BINARY serve --data-dir DIR --http 127.0.0.1:PORT --coap 127.0.0.1:0 ARGS...
+//	BINARY serve --data-dir DIR --http 127.0.0.1:PORT --coap 127.0.0.1:0 --coaps 127.0.0.1:0 ARGS...
 //
 // on a free loopback port and returns once GET /readyz answers 200. If the
 // server exits or is not ready in time, the error carries its stderr tail.
@@ -83,7 +83,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		s.ownDir = true
 	}
 
-	args := append([]string{"serve", "--data-dir", s.dataDir, "--http", addr, "--coap", "127.0.0.1:0"}, opts.Args...)
+	args := append([]string{"serve", "--data-dir", s.dataDir, "--http", addr, "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}, opts.Args...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), opts.Env...)
 	s.cmd.Stdout = opts.Stdout
