@@ -68,7 +68,9 @@ func TestCLIAccountsAndKeys(t *testing.T) {
 		t.Fatalf("apikeys create: exit %d %q", code, newKey)
 	}
 	out, _, _ = cli(t, admin, "apikeys", "list", "--account", acme, "--output", "json")
-	var keys struct{ Keys []struct{ ID, Description string } }
+	var keys struct {
+		Keys []struct{ ID, Description string }
+	}
 	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys.Keys) != 2 {
 		t.Fatalf("apikeys list: %v %s", err, out)
 	}

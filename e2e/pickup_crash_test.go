@@ -35,7 +35,9 @@ func TestPickupKill9LosesNoAcknowledgedMessage(t *testing.T) {
 	// Paced so the adds span every kill: at most total*elapsed/span so far.
 	span := time.Duration(kills)*700*time.Millisecond + time.Second
 	began := time.Now()
-	allowed := func() int64 { return min(int64(total), int64(float64(total)*float64(time.Since(began))/float64(span))+64) }
+	allowed := func() int64 {
+		return min(int64(total), int64(float64(total)*float64(time.Since(began))/float64(span))+64)
+	}
 	for w := range 64 {
 		wg.Go(func() {
 			queue := fmt.Sprintf("q%d", w%16)

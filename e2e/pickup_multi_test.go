@@ -56,7 +56,9 @@ func TestPickupAcrossInstances(t *testing.T) {
 	id := onA.add("c1", nil)
 	select {
 	case n := <-onA.notes:
-		if !slices.ContainsFunc(n.Params.Messages, func(m struct{ ID string `json:"id"` }) bool { return m.ID == id }) {
+		if !slices.ContainsFunc(n.Params.Messages, func(m struct {
+			ID string `json:"id"`
+		}) bool { return m.ID == id }) {
 			t.Fatalf("A got %+v, want %s", n, id)
 		}
 	case <-time.After(5 * time.Second):

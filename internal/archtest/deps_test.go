@@ -165,4 +165,3 @@ func TestRuleCatchesViolations(t *testing.T) {
 		}
 	}
 }
-

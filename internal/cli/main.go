@@ -46,14 +46,14 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the control plane (HTTP API, event bus, storage)", runServe},
-		"daemon":  {"run the per-cluster provisioning daemon", runDaemon},
-		"relay":   {"run the browser-facing live-log relay", runRelay},
-		"version": {"print the version", runVersion},
-		"accounts": {"manage accounts: create|get|list|update|delete", runAccounts},
-		"apikeys":  {"manage API keys: create|list|revoke", runAPIKeys},
-		"bench":    {"run a benchmark workload", runBench},
-		"devices":  {"manage devices: create|list|show|disable|delete", runDevices},
+		"serve":     {"run the control plane (HTTP API, event bus, storage)", runServe},
+		"daemon":    {"run the per-cluster provisioning daemon", runDaemon},
+		"relay":     {"run the browser-facing live-log relay", runRelay},
+		"version":   {"print the version", runVersion},
+		"accounts":  {"manage accounts: create|get|list|update|delete", runAccounts},
+		"apikeys":   {"manage API keys: create|list|revoke", runAPIKeys},
+		"bench":     {"run a benchmark workload", runBench},
+		"devices":   {"manage devices: create|list|show|disable|delete", runDevices},
 		"telemetry": {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }

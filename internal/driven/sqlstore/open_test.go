@@ -53,7 +53,9 @@ func TestUnreachablePostgresIsAClearError(t *testing.T) {
 // An old binary must not run on a schema a newer one migrated.
 func TestNewerSchemaIsRefused(t *testing.T) {
 	for name, o := range map[string]func(t *testing.T) sqlstore.Options{
-		"sqlite":   func(t *testing.T) sqlstore.Options { return sqlstore.Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")} },
+		"sqlite": func(t *testing.T) sqlstore.Options {
+			return sqlstore.Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")}
+		},
 		"postgres": func(t *testing.T) sqlstore.Options { return sqlstore.Options{URL: pgtest.New(t)} },
 	} {
 		t.Run(name, func(t *testing.T) {
