@@ -109,7 +109,8 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		ops.Check{Name: "bus", Fn: bus.ping},
 	)
 	health.Mount(mux)
-	rpc.Mount(mux, accounts, log.With("component", "rpc"))
+	readModel := newProvisioningReadModel(store, bus.js, reg, log)
+	rpc.MountWithProvisioning(mux, accounts, readModel.view, log.With("component", "rpc"))
 	if err := dev.start(cfg, coapLn, store, bus.nc, reg); err != nil {
 		return err
 	}
@@ -129,6 +130,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	pubCtx, stopPublisher := context.WithCancel(context.Background())
 	defer stopPublisher()
 	g.Go(func() error { return publisher.Run(pubCtx) })
+	g.Go(func() error { return readModel.run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)

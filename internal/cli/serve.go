@@ -32,22 +32,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return app.Serve(ctx, cfg, log, e.stderr)
 }
 
-// The daemon and the relay are built by their own issues (provisioning,
-// live logs). Their configuration is already parsed and validated, so a
-// deployment script can be written against it; running them says plainly
-// that this build does not have them yet.
-func runDaemon(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("liveplane daemon", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if _, _, err := config.LoadDaemon(fs, args, e.vars); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	return errors.New("not available in this build yet: the per-cluster daemon lands with the provisioning issue")
-}
-
+// The relay is built by the live-logs issue. Its configuration is already
+// parsed and validated, so a deployment script can be written against it.
 func runRelay(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("liveplane relay", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"time"
 )
 
 // Daemon configures `liveplane daemon`, one per Kubernetes cluster.
@@ -12,6 +13,7 @@ type Daemon struct {
 	Kubeconfig string // "" = in-cluster configuration
 	NATS       string // the bus: serve's --nats-listen, or the external NATS
 	NATSToken  string // credential for serve's embedded NATS listener
+	Resync     time.Duration // period of the level-triggered resync
 	LogLevel   string
 	LogFormat  string
 
@@ -28,6 +30,8 @@ func (d *Daemon) settings() []setting {
 			help: "NATS `URLs` (nats:// or tls://, comma-separated): serve's --nats-listen or the shared NATS cluster; required"},
 		{name: "nats-token", secret: secretToken, val: stringValue{&d.NATSToken},
 			help: "`token` for serve's embedded NATS listener (its --nats-token)"},
+		{name: "resync", def: "30s", val: durationValue{&d.Resync},
+			help: "`period` of the full resync that restores namespaces deleted or edited out of band"},
 	}, logSettings(&d.LogLevel, &d.LogFormat)...)
 }
 
@@ -56,6 +60,9 @@ func (d Daemon) Validate() error {
 		v.check("nats", errors.New("required: the NATS the control plane uses (serve's --nats-listen address, or the shared cluster)"))
 	} else {
 		v.check("nats", checkNATS(d.NATS))
+	}
+	if d.Resync < 100*time.Millisecond {
+		v.check("resync", errors.New("must be at least 100ms"))
 	}
 	checkLogging(v, d.LogLevel, d.LogFormat)
 	return v.err()

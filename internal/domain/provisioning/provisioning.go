@@ -40,8 +40,8 @@ const (
 // NamespacePrefix makes an account's namespace: "lp-" + account name.
 const NamespacePrefix = "lp-"
 
-// Namespace is the namespace the daemons manage for an account.
-func Namespace(accountName string) string { return NamespacePrefix + accountName }
+// NamespaceFor is the namespace the daemons manage for an account.
+func NamespaceFor(accountName string) string { return NamespacePrefix + accountName }
 
 // Ownership labels on every object the daemons apply.
 const (

@@ -168,7 +168,7 @@ func (d *dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		d.deadLetter(msg, md, log, fmt.Errorf("poison message: %w", err))
 		return
 	}
-	herr := d.call(ctx, ev, log)
+	herr := d.call(withStreamSeq(ctx, md.Sequence.Stream), ev, log)
 	if herr == nil {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verdictTimeout)
 		defer cancel()

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
@@ -19,8 +20,9 @@ const MaxRequestBytes = 1 << 20
 
 // Accounts serves liveplane.v1.AccountService.
 type Accounts struct {
-	svc *account.Service
-	log *slog.Logger
+	svc  *account.Service
+	log  *slog.Logger
+	view *provisioning.View // nil: no per-cluster status
 }
 
 var _ liveplanev1connect.AccountServiceHandler = (*Accounts)(nil)
@@ -54,7 +56,11 @@ func (a *Accounts) GetAccount(ctx context.Context, req *connect.Request[lpv1.Get
 	if err != nil {
 		return nil, toConnect(a.log, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&lpv1.GetAccountResponse{Account: eventcodec.AccountToProto(acc)}), nil
+	pa, err := a.describe(ctx, acc)
+	if err != nil {
+		return nil, toConnect(a.log, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&lpv1.GetAccountResponse{Account: pa}), nil
 }
 
 func (a *Accounts) ListAccounts(ctx context.Context, req *connect.Request[lpv1.ListAccountsRequest]) (*connect.Response[lpv1.ListAccountsResponse], error) {

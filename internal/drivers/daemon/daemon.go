@@ -1,0 +1,166 @@
+// Package daemon is the per-cluster provisioning driver: it turns account
+// events into namespaces in one Kubernetes cluster, keeps them there with a
+// level-triggered resync, and reports per-account status and heartbeats.
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
+)
+
+// Options configure a Daemon; zero values take the defaults.
+type Options struct {
+	Cluster   string // required
+	Version   string // reported in heartbeats
+	Resync    time.Duration
+	Heartbeat time.Duration
+	// Failpoint is called at named steps ("after-apply", "before-status")
+	// so crash tests can kill the process exactly there; nil in production.
+	Failpoint func(name string)
+	Logger    *slog.Logger
+	Clock     domain.Clock
+}
+
+// Daemon reconciles one cluster. Handle is its events handler; Run runs
+// the resync, status and heartbeat loops.
+type Daemon struct {
+	o    Options
+	kube provisioning.Kube
+	pub  provisioning.Publisher
+	log  *slog.Logger
+
+	kmu sync.Mutex // serialises reconciles: one account at a time
+
+	mu       sync.Mutex
+	desired  map[string]account.Account      // newest spec seen per account
+	status   map[string]provisioning.Status  // what to report
+	reported map[string]provisioning.Status  // what was published
+	lastTime time.Time                       // report times strictly increase
+	wake     chan struct{}
+}
+
+func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon {
+	if o.Resync <= 0 {
+		o.Resync = 30 * time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = provisioning.HeartbeatEvery
+	}
+	if o.Failpoint == nil {
+		o.Failpoint = func(string) {}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = domain.SystemClock{}
+	}
+	return &Daemon{
+		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
+		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
+		reported: map[string]provisioning.Status{}, wake: make(chan struct{}, 1),
+	}
+}
+
+// Seed records an account spec without reconciling it (start-up replay).
+// Older generations than the one held are ignored.
+func (d *Daemon) Seed(a account.Account) account.Account {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur, ok := d.desired[a.ID]
+	if !ok || a.Generation > cur.Generation {
+		d.desired[a.ID] = a
+		return a
+	}
+	return cur
+}
+
+// Handle applies what an account event asks for and returns nil only once
+// the cluster holds it (the consumer acks then). Errors are retried with
+// backoff by the consumer; they are never dropped.
+func (d *Daemon) Handle(ctx context.Context, ev domain.Event) error {
+	a, ok := ev.Data.(account.Account)
+	if !ok {
+		return nil
+	}
+	cur := d.Seed(a)
+	if err := d.reconcile(ctx, cur, false); err != nil {
+		return err
+	}
+	d.o.Failpoint("after-apply")
+	return nil
+}
+
+// Run registers, then heartbeats, resyncs and publishes status until ctx
+// ends.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.beat(ctx, provisioning.EventClusterRegistered); err != nil {
+		d.log.Warn("register failed; retrying with the heartbeat", "err", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.statusLoop(ctx) }()
+	go func() { defer wg.Done(); d.resyncLoop(ctx) }()
+	t := time.NewTicker(d.o.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-t.C:
+			if err := d.beat(ctx, provisioning.EventClusterHeartbeat); err != nil {
+				d.log.Warn("heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Daemon) beat(ctx context.Context, typ string) error {
+	now := d.o.Clock.Now()
+	return d.pub.Publish(ctx, domain.Event{
+		ID: domain.NewID(), Type: typ, AggregateID: d.o.Cluster, AggregateVersion: now.UnixMicro(), Time: now,
+		Data: provisioning.Heartbeat{Cluster: d.o.Cluster, DaemonVersion: d.o.Version},
+	})
+}
+
+func (d *Daemon) resyncLoop(ctx context.Context) {
+	t := time.NewTicker(d.o.Resync)
+	defer t.Stop()
+	for {
+		d.Resync(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Resync reconciles every known account against the cluster (level
+// triggered): namespaces deleted or relabelled out of band come back.
+func (d *Daemon) Resync(ctx context.Context) {
+	d.mu.Lock()
+	all := make([]account.Account, 0, len(d.desired))
+	for _, a := range d.desired {
+		all = append(all, a)
+	}
+	d.mu.Unlock()
+	for _, a := range all {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := d.reconcile(ctx, a, true); err != nil {
+			d.log.Warn("resync failed", "account", a.ID, "err", err)
+		}
+	}
+}
+
+func genLabel(g int64) string { return strconv.FormatInt(g, 10) }

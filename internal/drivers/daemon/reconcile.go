@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
+)
+
+func labelsFor(a account.Account) map[string]string {
+	return map[string]string{
+		provisioning.LabelManagedBy:  provisioning.ManagedByValue,
+		provisioning.LabelAccountID:  a.ID,
+		provisioning.LabelGeneration: genLabel(a.Generation),
+	}
+}
+
+func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Condition {
+	return provisioning.Condition{Type: t, Status: ok, Reason: reason, Message: msg, ObservedGeneration: gen}
+}
+
+// reconcile brings one account's namespace to its spec and records the
+// status to report. On a resync, drift is reported (Degraded) before it is
+// repaired, so the control plane sees it.
+func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) error {
+	d.kmu.Lock()
+	defer d.kmu.Unlock()
+	name := provisioning.NamespaceFor(a.Name)
+	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
+	ns, found, err := d.kube.Namespace(ctx, name)
+	if err != nil {
+		return err
+	}
+	if a.State == account.StateDeleting {
+		return d.reconcileDelete(ctx, a, base, ns, found)
+	}
+	if found && !ns.OwnedBy(a.ID) && !ns.AppliedByUs {
+		// Somebody else's namespace (another account's, or pre-existing):
+		// never taken over.
+		st := base
+		st.Conditions = []provisioning.Condition{
+			cond(provisioning.CondApplied, false, provisioning.ReasonOwnedByOther, "namespace "+name+" exists and is not owned by this account", a.Generation),
+			cond(provisioning.CondReady, false, provisioning.ReasonOwnedByOther, "", a.Generation),
+			cond(provisioning.CondDegraded, true, provisioning.ReasonOwnedByOther, "namespace "+name+" exists and is not owned by this account; it is left alone", a.Generation),
+		}
+		d.setStatus(st, false)
+		return nil
+	}
+	want := labelsFor(a)
+	drift := ""
+	switch {
+	case !found:
+		drift = provisioning.ReasonMissing
+	case ns.Terminating:
+		drift = provisioning.ReasonMissing
+	default:
+		for k, v := range want {
+			if ns.Labels[k] != v {
+				drift = provisioning.ReasonDrifted
+			}
+		}
+	}
+	if drift == "" && d.readyAt(a.ID, a.Generation) {
+		return nil // nothing to do, already reported
+	}
+	if drift != "" && resync && d.hasStatus(a.ID) {
+		st := base
+		st.Conditions = []provisioning.Condition{
+			cond(provisioning.CondApplied, false, drift, "namespace "+name+" changed outside liveplane; restoring", a.Generation),
+			cond(provisioning.CondReady, false, drift, "", a.Generation),
+			cond(provisioning.CondDegraded, true, drift, "namespace "+name+" changed outside liveplane; restoring", a.Generation),
+		}
+		d.setStatus(st, true) // published before the repair
+	}
+	if ns.Terminating {
+		return fmt.Errorf("namespace %s is terminating; will recreate once gone", name)
+	}
+	if drift != "" {
+		if _, err := d.kube.ApplyNamespace(ctx, name, want); err != nil {
+			st := base
+			st.Conditions = []provisioning.Condition{
+				cond(provisioning.CondApplied, false, provisioning.ReasonApplyFailed, err.Error(), a.Generation),
+				cond(provisioning.CondReady, false, provisioning.ReasonApplyFailed, "", a.Generation),
+				cond(provisioning.CondDegraded, true, provisioning.ReasonApplyFailed, err.Error(), a.Generation),
+			}
+			d.setStatus(st, false)
+			return err
+		}
+	}
+	st := base
+	st.Conditions = []provisioning.Condition{
+		cond(provisioning.CondApplied, true, provisioning.ReasonApplied, "", a.Generation),
+		cond(provisioning.CondReady, true, provisioning.ReasonActive, "", a.Generation),
+		cond(provisioning.CondDegraded, false, "", "", a.Generation),
+	}
+	d.setStatus(st, false)
+	return nil
+}
+
+func (d *Daemon) reconcileDelete(ctx context.Context, a account.Account, base provisioning.Status, ns provisioning.Namespace, found bool) error {
+	st := base
+	switch {
+	case !found || !ns.OwnedBy(a.ID):
+		st.Deleted = true
+		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
+	case ns.Terminating:
+		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, true, provisioning.ReasonDeleteInProgress, "", a.Generation)}
+	default:
+		if err := d.kube.DeleteNamespace(ctx, ns.Name); err != nil {
+			return err
+		}
+		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, true, provisioning.ReasonDeleteInProgress, "", a.Generation)}
+	}
+	d.setStatus(st, false)
+	return nil
+}
