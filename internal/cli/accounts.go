@@ -43,6 +43,7 @@ func accountsCreate(ctx context.Context, e *env, args []string) error {
 	name := c.fs.String("name", "", "account name: a DNS label, e.g. acme (required)")
 	display := c.fs.String("display-name", "", "human-readable name")
 	withKey := c.fs.Bool("with-key", false, "also create an API key and print its secret once")
+	wait := c.fs.Duration("wait", 0, "wait up to this `long` for READY, printing each cluster's progress (0: do not wait)")
 	api, err := c.parse(e, args)
 	if err != nil {
 		return err
@@ -58,6 +59,11 @@ func accountsCreate(ctx context.Context, e *env, args []string) error {
 	}
 	if err := api.print(res.Msg, accountHeader, [][]string{accountRow(res.Msg.GetAccount())}); err != nil {
 		return err
+	}
+	if *wait > 0 {
+		if err := waitReady(ctx, api, e, res.Msg.GetAccount().GetId(), *wait); err != nil {
+			return err
+		}
 	}
 	if s := res.Msg.GetApiKeySecret(); s != "" && api.cfg.Output != "json" {
 		fmt.Fprintf(e.stderr, "API key %s (shown once): %s\n", res.Msg.GetApiKey().GetId(), s)
@@ -78,7 +84,10 @@ func accountsGet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return api.print(res.Msg, accountHeader, [][]string{accountRow(res.Msg.GetAccount())})
+	if err := api.print(res.Msg, accountHeader, [][]string{accountRow(res.Msg.GetAccount())}); err != nil {
+		return err
+	}
+	return printClusterStatus(api, res.Msg.GetAccount())
 }
 
 func accountsList(ctx context.Context, e *env, args []string) error {

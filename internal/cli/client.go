@@ -22,6 +22,7 @@ import (
 type apiClient struct {
 	accounts liveplanev1connect.AccountServiceClient
 	devices  liveplanev1connect.DeviceServiceClient
+	clusters liveplanev1connect.ClusterServiceClient
 	cfg      config.Client
 	out      io.Writer
 }
@@ -62,6 +63,7 @@ func (c *clientCommand) parse(e *env, args []string) (*apiClient, error) {
 	return &apiClient{
 		accounts: liveplanev1connect.NewAccountServiceClient(hc, base, auth),
 		devices:  liveplanev1connect.NewDeviceServiceClient(hc, base, auth),
+		clusters: liveplanev1connect.NewClusterServiceClient(hc, base, auth),
 		cfg:      cfg, out: e.stdout,
 	}, nil
 }

@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"apikeys":   {"manage API keys: create|list|revoke", runAPIKeys},
 		"bench":     {"run a benchmark workload", runBench},
 		"devices":   {"manage devices: create|list|show|disable|delete", runDevices},
+		"projections": {"rebuild the read models from the event stream", runProjections},
+		"clusters":    {"list the registered Kubernetes clusters and their health", runClusters},
 		"telemetry": {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }
