@@ -57,7 +57,9 @@ func TestProvisionAcrossClusters(t *testing.T) {
 		}
 		return res.Msg.GetAccount().GetId()
 	}
-	ready := func(id string) bool { return getAccount(t, srv, id).GetState() == lpv1.AccountState_ACCOUNT_STATE_READY }
+	ready := func(id string) bool {
+		return getAccount(t, srv, id).GetState() == lpv1.AccountState_ACCOUNT_STATE_READY
+	}
 	inAll := func(name string) bool {
 		for _, k := range kube {
 			if uid, _ := nsUID(k, provisioning.NamespaceFor(name)); uid == "" {

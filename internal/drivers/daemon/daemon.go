@@ -39,10 +39,10 @@ type Daemon struct {
 	kmu sync.Mutex // serialises reconciles: one account at a time
 
 	mu       sync.Mutex
-	desired  map[string]account.Account      // newest spec seen per account
-	status   map[string]provisioning.Status  // what to report
-	reported map[string]provisioning.Status  // what was published
-	lastTime time.Time                       // report times strictly increase
+	desired  map[string]account.Account     // newest spec seen per account
+	status   map[string]provisioning.Status // what to report
+	reported map[string]provisioning.Status // what was published
+	lastTime time.Time                      // report times strictly increase
 	wake     chan struct{}
 }
 
