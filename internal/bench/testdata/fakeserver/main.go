@@ -23,12 +23,13 @@ func main() {
 
 func run() error {
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
-		return fmt.Errorf("usage: fakeserver serve --data-dir DIR --http ADDR --coap ADDR")
+		return fmt.Errorf("usage: fakeserver serve --data-dir DIR --http ADDR --coap ADDR --coaps ADDR")
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "", "")
 	httpAddr := fs.String("http", "", "")
 	fs.String("coap", "", "")
+	fs.String("coaps", "", "")
 	fail := fs.String("fail", "", "exit at once with this message on stderr")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		return err
