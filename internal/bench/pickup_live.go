@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,21 +57,28 @@ func (p *Pickup) runLive(ctx context.Context, env Env) (Result, error) {
 		holderURL = p.peerURL
 	}
 	w := &waiters{m: map[int64]chan struct{}{}}
-	acks := make(chan notified, 65536)
-	onNote := func(frame []byte, _ time.Time) {
-		var n notified
-		if json.Unmarshal(frame, &n) != nil {
-			return
-		}
-		for _, m := range n.Params.Messages {
-			w.done(m.EncryptedMessage.N)
-		}
-		select {
-		case acks <- n:
-		default: // unacknowledged messages come back after the ack timeout
+	// A message in flight is removed by the socket it was delivered to
+	// (the session holder); so each holder acknowledges its own.
+	acks := make([]chan notified, p.sockets)
+	var acksDropped, ackErrors atomic.Int64
+	onNote := func(i int) func([]byte, time.Time) {
+		acks[i] = make(chan notified, 65536)
+		return func(frame []byte, _ time.Time) {
+			var n notified
+			if json.Unmarshal(frame, &n) != nil {
+				return
+			}
+			for _, m := range n.Params.Messages {
+				w.done(m.EncryptedMessage.N)
+			}
+			select {
+			case acks[i] <- n:
+			default: // unacknowledged messages come back after the ack timeout
+				acksDropped.Add(1)
+			}
 		}
 	}
-	holders, err := pickupConns(ctx, p.sockets, holderURL, p.key, onNote)
+	holders, err := pickupConnsEach(ctx, p.sockets, holderURL, p.key, onNote)
 	if err != nil {
 		return Result{}, err
 	}
@@ -93,8 +102,14 @@ func (p *Pickup) runLive(ctx context.Context, env Env) (Result, error) {
 	env.Log.Info("live sessions held", "sessions", p.sessions, "holder", holderURL, "adds", p.url)
 	ackCtx, stopAcks := context.WithCancel(ctx)
 	var ackers sync.WaitGroup
-	for _, h := range holders {
-		ackers.Go(func() { ackLoop(ackCtx, h, acks) })
+	for i, h := range holders {
+		ackers.Go(func() {
+			ackLoop(ackCtx, h, acks[i], func(err error) {
+				if ackErrors.Add(1) == 1 {
+					env.Log.Warn("removeMessages failed", "err", err)
+				}
+			})
+		})
 	}
 	pad := strings.Repeat("x", max(p.payload-90, 1))
 	res, err := Run(ctx, env.Load, func(ctx context.Context, i int64) error {
@@ -115,12 +130,22 @@ func (p *Pickup) runLive(ctx context.Context, env Env) (Result, error) {
 	ackers.Wait()
 	res.Extra = withExtra(res.Extra, "sessions", p.sessions)
 	res.Extra["across_instances"] = p.peerURL != ""
+	res.Extra["acks_dropped"] = acksDropped.Load()
+	res.Extra["ack_errors"] = ackErrors.Load()
 	return res, err
 }
 
 // ackLoop acknowledges notified messages (removeMessages), as a V2 live
-// mode recipient does through its mediator.
-func ackLoop(ctx context.Context, c *pickupConn, acks <-chan notified) {
+// mode recipient does through its mediator. Up to ackWindow removes are in
+// flight per holder socket: a mediator acknowledges for many recipients at
+// once, and acknowledging one notification at a time, round trip after
+// round trip, would leave most messages in flight until their ack timeout
+// and measure the redelivery storm instead of the delivery path.
+func ackLoop(ctx context.Context, c *pickupConn, acks <-chan notified, failed func(error)) {
+	const ackWindow = 64
+	sem := make(chan struct{}, ackWindow)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,7 +155,22 @@ func ackLoop(ctx context.Context, c *pickupConn, acks <-chan notified) {
 			for _, m := range n.Params.Messages {
 				ids = append(ids, m.ID)
 			}
-			_ = c.callJSON(ctx, "removeMessages", map[string]any{"connectionId": n.Params.ConnectionID, "messageIds": ids}, nil)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				var ok bool
+				err := c.callJSON(ctx, "removeMessages", map[string]any{"connectionId": n.Params.ConnectionID, "messageIds": ids}, &ok)
+				if err == nil && !ok {
+					err = errors.New("removeMessages answered false")
+				}
+				if err != nil && ctx.Err() == nil {
+					failed(err)
+				}
+			})
 		}
 	}
 }

@@ -160,9 +160,14 @@ func (c *pickupConn) close() { c.ws.CloseNow() }
 
 // pickupConns dials n sockets.
 func pickupConns(ctx context.Context, n int, url, token string, onNote func([]byte, time.Time)) ([]*pickupConn, error) {
+	return pickupConnsEach(ctx, n, url, token, func(int) func([]byte, time.Time) { return onNote })
+}
+
+// pickupConnsEach dials n sockets; socket i's notifications go to onNote(i).
+func pickupConnsEach(ctx context.Context, n int, url, token string, onNote func(i int) func([]byte, time.Time)) ([]*pickupConn, error) {
 	out := make([]*pickupConn, 0, n)
-	for range n {
-		c, err := dialPickup(ctx, url, token, onNote)
+	for i := range n {
+		c, err := dialPickup(ctx, url, token, onNote(i))
 		if err != nil {
 			for _, c := range out {
 				c.close()

@@ -127,12 +127,18 @@ func (s *Service) Start(ctx context.Context) error {
 // messages back to their connections' live sessions, expires old messages
 // and sends push notifications, until ctx ends. Then it removes the
 // instance's heartbeat, so its leases stop counting at once.
+//
+// The heartbeat has a goroutine of its own: a sweep or drain that takes
+// long (a large backlog returning at once, a slow database) must never let
+// this instance's leases lapse, or adds for its live sessions would stop
+// going in flight for as long as the lapse lasts.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.runPush(ctx) })
-	hb := time.NewTicker(s.opt.Heartbeat)
+	wg.Go(func() { s.heartbeat(ctx) })
+	held := time.NewTicker(s.opt.Heartbeat)
 	sweep := time.NewTicker(s.opt.Sweep)
-	defer hb.Stop()
+	defer held.Stop()
 	defer sweep.Stop()
 	lastExpire := time.Time{}
 	for {
@@ -142,16 +148,29 @@ func (s *Service) Run(ctx context.Context) error {
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			return domain.Wrap("pickup.Leave", s.store.Leave(lctx, s.opt.Instance))
-		case <-hb.C:
-			if err := s.store.Heartbeat(ctx, s.opt.Instance, s.clock.Now().Add(s.opt.LeaseTTL)); err != nil && ctx.Err() == nil {
-				s.log.Warn("pickup: heartbeat", "err", err)
-			}
+		case <-held.C:
 			s.drainHeld(ctx)
 		case <-sweep.C:
 			s.sweep(ctx)
 			if s.opt.TTL > 0 && time.Since(lastExpire) > 10*time.Second {
 				lastExpire = time.Now()
 				s.expire(ctx)
+			}
+		}
+	}
+}
+
+// heartbeat extends this instance's lease every Heartbeat until ctx ends.
+func (s *Service) heartbeat(ctx context.Context) {
+	t := time.NewTicker(s.opt.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.store.Heartbeat(ctx, s.opt.Instance, s.clock.Now().Add(s.opt.LeaseTTL)); err != nil && ctx.Err() == nil {
+				s.log.Warn("pickup: heartbeat", "err", err)
 			}
 		}
 	}
