@@ -41,6 +41,7 @@ const AdminTokenFile = "admin.token"
 // once) go to console.
 func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.Writer) (err error) {
 	start := time.Now()
+	startProfiling(log)
 	dir, err := claimDataDir(cfg.DataDir)
 	if err != nil {
 		return err
