@@ -58,7 +58,9 @@ func TestPickupAcrossInstances(t *testing.T) {
 	case n := <-onA.notes:
 		if !slices.ContainsFunc(n.Params.Messages, func(m struct {
 			ID string `json:"id"`
-		}) bool { return m.ID == id }) {
+		}) bool {
+			return m.ID == id
+		}) {
 			t.Fatalf("A got %+v, want %s", n, id)
 		}
 	case <-time.After(5 * time.Second):
