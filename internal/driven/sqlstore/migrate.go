@@ -23,7 +23,17 @@ type migration struct {
 	name     string
 	sql      string
 	checksum string
+	// contract marks a migration that removes or changes what older
+	// binaries use (a dropped column, a renamed table, a new NOT NULL
+	// column without a default). Its file starts with contractDirective.
+	// Every other migration is expand-only: binaries that predate it keep
+	// working on the migrated schema, which is what lets replicas roll one
+	// by one with no downtime.
+	contract bool
 }
+
+// contractDirective, as a migration file's first line, marks it contract.
+const contractDirective = "-- liveplane:contract"
 
 // migrations returns the engine's migrations in version order. Files are
 // named NNNN_description.sql. Numbers may have gaps (flows developed in
@@ -46,7 +56,8 @@ func migrations(engine string) ([]migration, error) {
 			return nil, err
 		}
 		sum := sha256.Sum256(b)
-		out = append(out, migration{v, e.Name(), string(b), hex.EncodeToString(sum[:8])})
+		contract := strings.HasPrefix(string(b), contractDirective)
+		out = append(out, migration{v, e.Name(), string(b), hex.EncodeToString(sum[:8]), contract})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	for i := 1; i < len(out); i++ {
@@ -58,9 +69,14 @@ func migrations(engine string) ([]migration, error) {
 }
 
 // migrate brings the schema to the newest version, each migration in its
-// own transaction with its bookkeeping row. It refuses a database whose
-// applied migrations differ from the embedded ones or are newer than them:
-// running an old binary on a newer schema is how data gets corrupted.
+// own transaction with its bookkeeping row.
+//
+// A database that a newer binary already migrated further is fine while
+// every migration this binary does not know is expand-only: that is a
+// rolling upgrade in progress (new replicas migrated, old ones still start
+// and run) or a rollback. A newer contract migration is refused, because
+// running a binary on a schema that dropped what it uses corrupts data. So
+// is a migration whose file changed after it was applied.
 func (s *Store) migrate(ctx context.Context) error {
 	all, err := migrations(s.engine)
 	if err != nil {
@@ -70,15 +86,73 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
+	if err := s.addContractColumn(ctx); err != nil {
+		return err
+	}
+	latest := all[len(all)-1].version
+	if err := s.checkNewer(ctx, latest); err != nil {
+		return err
+	}
 	for _, m := range all {
-		if err := s.apply(ctx, m, all[len(all)-1].version); err != nil {
+		if err := s.apply(ctx, m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, m migration, latest int) error {
+// addContractColumn adds schema_migrations.contract to databases created
+// before it existed (0 = expand-only, which all of those migrations were).
+func (s *Store) addContractColumn(ctx context.Context) error {
+	var err error
+	if s.engine == enginePostgres {
+		_, err = s.wdb.ExecContext(ctx, "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS contract INTEGER NOT NULL DEFAULT 0")
+	} else {
+		var n int
+		if err = s.wdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'contract'").Scan(&n); err == nil && n == 0 {
+			_, err = s.wdb.ExecContext(ctx, "ALTER TABLE schema_migrations ADD COLUMN contract INTEGER NOT NULL DEFAULT 0")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("schema_migrations: add column contract: %w", err)
+	}
+	return nil
+}
+
+// checkNewer refuses a schema that a newer binary changed incompatibly, and
+// logs one that it only extended.
+func (s *Store) checkNewer(ctx context.Context, latest int) error {
+	rows, err := s.wdb.QueryContext(ctx, s.q("SELECT version, name, contract FROM schema_migrations WHERE version > ? ORDER BY version"), latest)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	defer rows.Close()
+	var newer []string
+	for rows.Next() {
+		var (
+			v        int
+			name     string
+			contract int
+		)
+		if err := rows.Scan(&v, &name, &contract); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if contract != 0 {
+			return fmt.Errorf("database schema is at version %d or later, newer than this binary's %d, and migration %s changed what this binary uses: upgrade liveplane", v, latest, name)
+		}
+		newer = append(newer, name)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if len(newer) > 0 {
+		s.log.Warn("database schema is newer than this binary; its newer migrations are expand-only, so this binary runs on it (a rolling upgrade or a rollback)",
+			"binary_latest", latest, "newer", strings.Join(newer, ","))
+	}
+	return nil
+}
+
+func (s *Store) apply(ctx context.Context, m migration) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -89,13 +163,6 @@ func (s *Store) apply(ctx context.Context, m migration, latest int) error {
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(4242001)"); err != nil {
 			return fmt.Errorf("migration lock: %w", err)
 		}
-	}
-	var newest int
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if newest > latest {
-		return fmt.Errorf("database schema is at version %d, newer than this binary's %d: upgrade liveplane", newest, latest)
 	}
 	var sum string
 	err = tx.QueryRowContext(ctx, s.q("SELECT checksum FROM schema_migrations WHERE version = ?"), m.version).Scan(&sum)
@@ -110,8 +177,12 @@ func (s *Store) apply(ctx context.Context, m migration, latest int) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("apply migration %s: %w", m.name, err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)"),
-		m.version, m.name, m.checksum, time.Now().UnixMicro()); err != nil {
+	contract := 0
+	if m.contract {
+		contract = 1
+	}
+	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, checksum, applied_at, contract) VALUES (?, ?, ?, ?, ?)"),
+		m.version, m.name, m.checksum, time.Now().UnixMicro(), contract); err != nil {
 		return fmt.Errorf("record migration %s: %w", m.name, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -50,8 +50,10 @@ func TestUnreachablePostgresIsAClearError(t *testing.T) {
 	}
 }
 
-// An old binary must not run on a schema a newer one migrated.
-func TestNewerSchemaIsRefused(t *testing.T) {
+// An old binary keeps running on a schema that a newer one only extended
+// (a rolling upgrade or a rollback), and refuses one that a newer binary
+// changed incompatibly (a contract migration).
+func TestNewerSchema(t *testing.T) {
 	for name, o := range map[string]func(t *testing.T) sqlstore.Options{
 		"sqlite": func(t *testing.T) sqlstore.Options {
 			return sqlstore.Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")}
@@ -70,13 +72,23 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Exec("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (999, '0999_future.sql', 'x', 0)"); err != nil {
+			defer db.Close()
+			// A newer binary added a table: this one still starts.
+			if _, err := db.Exec("INSERT INTO schema_migrations (version, name, checksum, applied_at, contract) VALUES (998, '0998_future_table.sql', 'x', 0, 0)"); err != nil {
 				t.Fatal(err)
 			}
-			db.Close()
+			s2, err := sqlstore.Open(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("schema extended by a newer binary: %v", err)
+			}
+			s2.Close()
+			// A newer binary dropped a column: this one must not start.
+			if _, err := db.Exec("INSERT INTO schema_migrations (version, name, checksum, applied_at, contract) VALUES (999, '0999_drop_column.sql', 'x', 0, 1)"); err != nil {
+				t.Fatal(err)
+			}
 			_, err = sqlstore.Open(context.Background(), opts)
-			if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-				t.Fatalf("newer schema: %v", err)
+			if err == nil || !strings.Contains(err.Error(), "newer than this binary") || !strings.Contains(err.Error(), "0999_drop_column.sql") {
+				t.Fatalf("schema contracted by a newer binary: %v", err)
 			}
 		})
 	}
