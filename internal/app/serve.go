@@ -238,7 +238,7 @@ func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, err
 		return nil, fmt.Errorf("--nats: %w", err)
 	}
 	if b.js, err = jetstream.New(b.nc); err == nil {
-		err = natsbus.EnsureStreams(ctx, b.js)
+		err = natsbus.EnsureStreamsReplicated(ctx, b.js, natsbus.ReplicasFor(b.nc))
 	}
 	if err != nil {
 		b.close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -69,12 +70,19 @@ func StreamConfigs() []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the streams or updates them to the declared
-// configuration. It is idempotent, and safe to run from every replica at
-// startup. New streams get one replica; an existing stream keeps its
-// replica count, so an operator who raised it on a cluster is not undone by
-// the next deploy.
+// configuration with one replica for new streams; see EnsureStreamsReplicated.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	return EnsureStreamsReplicated(ctx, js, 1)
+}
+
+// EnsureStreamsReplicated creates the streams or updates them to the
+// declared configuration. It is idempotent, and safe to run from every
+// replica at startup. New streams get replicas copies (ReplicasFor picks
+// the count for a connection); an existing stream keeps its replica count,
+// so an operator who changed it is not undone by the next deploy.
+func EnsureStreamsReplicated(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, cfg := range StreamConfigs() {
+		cfg.Replicas = max(replicas, 1)
 		s, err := js.Stream(ctx, cfg.Name)
 		switch {
 		case err == nil:
@@ -87,4 +95,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return nil
+}
+
+// ReplicasFor returns how many copies new streams get on nc's NATS: three
+// on a cluster of three or more servers, so that losing one server loses
+// neither a stream nor its quorum (what was acknowledged stays stored);
+// the cluster's size when it is smaller; one on a single server.
+func ReplicasFor(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() == "" {
+		return 1
+	}
+	return min(3, max(len(nc.Servers()), 1))
 }
