@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,5 +392,86 @@ func TestRigPostgresRestartLosesNothing(t *testing.T) {
 	}
 	if spooled == 0 {
 		t.Errorf("no replica spooled: the restart did not reach the uplink path (the test proves nothing)")
+	}
+}
+
+// A mediator's session held on replica B, messages added on A; B is killed
+// with -9 mid-stream and the recipient re-opens its session on A: every
+// acknowledged message is delivered, and the only repeats are messages that
+// were delivered to B but not yet removed when it died.
+func TestRigPickupSessionMovesAfterAKill(t *testing.T) {
+	r := startRig(t, 2)
+	a, b := r.replicas[0], r.replicas[1]
+	key := a.accountKey(t, "rig-mediators")
+	adder := mustDialMPR(t, a.pickupAddr(t), key)
+	holder := mustDialMPR(t, b.pickupAddr(t), key)
+	holder.must("addLiveSession", map[string]string{"connectionId": "c1", "sessionId": "on-b"}, nil)
+
+	const total = 400
+	added := map[string]bool{}
+	delivered := map[string]int{}
+	removed := map[string]bool{}
+	drain := func(c *mpr, wait time.Duration) {
+		for {
+			select {
+			case n := <-c.notes:
+				var ids []string
+				for _, m := range n.Params.Messages {
+					delivered[m.ID]++
+					ids = append(ids, m.ID)
+				}
+				if c.call("removeMessages", map[string]any{"connectionId": "c1", "messageIds": ids}, nil) == nil {
+					for _, id := range ids {
+						removed[id] = true
+					}
+				}
+			case <-time.After(wait):
+				return
+			}
+		}
+	}
+	removedOnB := map[string]bool{}
+	for i := range total {
+		if i == total/2 {
+			drain(holder, 50*time.Millisecond)
+			kill9(t, b)
+			maps.Copy(removedOnB, removed)
+		}
+		added[adder.add("c1", nil)] = true
+		if i < total/2 && i%20 == 19 {
+			drain(holder, 10*time.Millisecond)
+		}
+	}
+	// The recipient comes back through A: the session drains the queue.
+	moved := mustDialMPR(t, a.pickupAddr(t), key)
+	moved.must("addLiveSession", map[string]string{"connectionId": "c1", "sessionId": "on-a"}, nil)
+	waitFor(t, 60*time.Second, "every added message delivered", func() bool {
+		drain(moved, 200*time.Millisecond)
+		for id := range added {
+			if delivered[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	repeats := 0
+	for _, n := range delivered {
+		repeats += n - 1
+	}
+	var left int64
+	moved.must("getAvailableMessageCount", map[string]string{"connectionId": "c1"}, &left)
+	t.Logf("pickup: %d added on A, %d delivered (B until killed -9, then A), %d repeats (delivered to B, not removed before the kill), %d left queued",
+		len(added), len(delivered), repeats, left)
+	if len(delivered) != len(added) {
+		t.Errorf("%d distinct messages delivered, want %d", len(delivered), len(added))
+	}
+	for id, n := range delivered {
+		if n > 1 && removedOnB[id] {
+			t.Errorf("message %s was removed on B before the kill and delivered again", id)
+			break
+		}
+	}
+	if left != 0 {
+		t.Errorf("%d messages left queued after the drain", left)
 	}
 }
