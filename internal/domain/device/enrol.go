@@ -32,6 +32,49 @@ type enrolled struct {
 	key, psk string
 }
 
+// provKeyCache spares the copies of a first uplink (and a fleet enrolling
+// at once with one key) a read each. Entries live one second: a revocation
+// on another replica is seen within that, and the use count is checked in
+// the enrolment's transaction anyway.
+type provKeyCache struct {
+	mu sync.Mutex
+	m  map[string]provKeyEntry
+}
+
+type provKeyEntry struct {
+	k  ProvisioningKey
+	at time.Time
+}
+
+const provKeyTTL, provKeyMax = time.Second, 1024
+
+func (c *provKeyCache) get(ctx context.Context, store Store, hash string) (ProvisioningKey, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[hash]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < provKeyTTL {
+		return e.k, nil
+	}
+	k, err := store.ProvisioningKeyByHash(ctx, hash)
+	if err != nil {
+		return k, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= provKeyMax {
+		c.m = map[string]provKeyEntry{}
+	}
+	c.m[hash] = provKeyEntry{k: k, at: now}
+	c.mu.Unlock()
+	return k, nil
+}
+
+func (c *provKeyCache) forget() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
 // enrolments is a per-id single flight.
 type enrolments struct {
 	mu sync.Mutex
@@ -52,7 +95,7 @@ func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, e
 	if !strings.HasPrefix(u.ProvisioningKey, provKeyPrefix) || !domain.ValidID(u.DeviceID) {
 		return enrolled{}, deny
 	}
-	k, err := in.s.store.ProvisioningKeyByHash(ctx, HashKey(u.ProvisioningKey))
+	k, err := in.provKeys.get(ctx, in.s.store, HashKey(u.ProvisioningKey))
 	if domain.Is(err, domain.CodeNotFound) {
 		return enrolled{}, deny
 	}

@@ -24,6 +24,7 @@ type ingester struct {
 	devices   *deviceCache
 	replies   *replies
 	enrolling enrolments
+	provKeys  provKeyCache
 }
 
 // Windows of the ingestion caches.

@@ -143,6 +143,7 @@ func (s *Service) RevokeProvisioningKey(ctx context.Context, id string) (Provisi
 	if err != nil {
 		return ProvisioningKey{}, domain.Wrap(op, err)
 	}
+	s.ingest.provKeys.forget() // this replica refuses it at once
 	out.Hash = ""
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/liveplane/liveplane/internal/domain"
@@ -185,14 +186,23 @@ func (t *Tx) PutDefaults(ctx context.Context, d device.Defaults) error {
 }
 
 func (t *Tx) AppendConfigChanges(ctx context.Context, changes ...device.ConfigChange) error {
-	for _, c := range changes {
-		if _, err := t.exec(ctx, "INSERT INTO config_history ("+historyCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			c.ID, c.DeviceID, c.AccountID, c.Key, nullable(c.Old), nullable(c.New), int64(c.Version), c.Actor,
-			micros(c.At), micros(c.AckedAt)); err != nil {
-			return err
-		}
+	if len(changes) == 0 {
+		return nil
 	}
-	return nil
+	// One multi-row statement: a seeded enrolment writes several rows.
+	var b strings.Builder
+	b.WriteString("INSERT INTO config_history (" + historyCols + ") VALUES ")
+	args := make([]any, 0, 10*len(changes))
+	for i, c := range changes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, c.ID, c.DeviceID, c.AccountID, c.Key, nullable(c.Old), nullable(c.New), int64(c.Version),
+			c.Actor, micros(c.At), micros(c.AckedAt))
+	}
+	_, err := t.exec(ctx, b.String(), args...)
+	return err
 }
 
 func nullable(s *string) sql.NullString {
