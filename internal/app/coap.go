@@ -109,6 +109,7 @@ func (d *devices) start(cfg config.Serve, ls *coapListeners, store *sqlstore.Sto
 	d.writer = store.NewUplinkWriter(sqlstore.UplinkWriterOptions{Spool: d.spool, Logger: d.log, Registerer: reg})
 	d.svc = device.NewService(store.Devices(), domain.SystemClock{}, device.Options{
 		Writer: d.writer, LiveLog: live, Log: d.log, Metrics: duplicates(reg),
+		StuckAfter: uint32(cfg.ConfigStuckAfter),
 	})
 	d.ingest.Ingester = d.svc
 	d.server = coap.New(coap.Options{Ingest: d.svc, Log: d.log, Registerer: reg})

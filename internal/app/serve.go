@@ -117,6 +117,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	}
 	defer dev.shutdown()
 	rpc.MountDevices(mux, dev.svc, accounts, log.With("component", "rpc"))
+	rpc.MountConfig(mux, dev.svc, accounts, log.With("component", "rpc"))
 
 	srv := &http.Server{
 		Handler:           mux,

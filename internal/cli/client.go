@@ -25,6 +25,10 @@ type apiClient struct {
 	clusters liveplanev1connect.ClusterServiceClient
 	cfg      config.Client
 	out      io.Writer
+	// For clients of further services.
+	http *http.Client
+	base string
+	auth connect.ClientOption
 }
 
 // clientCommand parses a noun's flags (its own plus --server, --token,
@@ -65,6 +69,7 @@ func (c *clientCommand) parse(e *env, args []string) (*apiClient, error) {
 		devices:  liveplanev1connect.NewDeviceServiceClient(hc, base, auth),
 		clusters: liveplanev1connect.NewClusterServiceClient(hc, base, auth),
 		cfg:      cfg, out: e.stdout,
+		http: hc, base: base, auth: auth,
 	}, nil
 }
 
@@ -92,6 +97,8 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 
 // print writes msg as JSON (--output json) or as a table of the given
 // columns, one row per element of rows.
+type protoMessage = proto.Message
+
 func (c *apiClient) print(msg proto.Message, header []string, rows [][]string) error {
 	if c.cfg.Output == "json" {
 		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: false}.Marshal(msg)

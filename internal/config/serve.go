@@ -24,6 +24,9 @@ type Serve struct {
 	LogFormat     string        // text|json
 	ShutdownGrace time.Duration // drain budget on shutdown, (0, 5m]
 	Pickup        Pickup        // message pickup repository gateway and push (pickup.go)
+	// ConfigStuckAfter is how many uplinks without an ack of the current
+	// UpdateConfigCommand make a device's config sync state "stuck".
+	ConfigStuckAfter int64
 
 	prov provenance
 }
@@ -48,6 +51,8 @@ func (s *Serve) settings() []setting {
 			help: "TCP `address` on which the embedded NATS server accepts daemons; empty keeps it inside the process"},
 		{name: "nats-token", secret: secretToken, val: stringValue{&s.NATSToken},
 			help: "`token` daemons present to the embedded NATS server; required when --nats-listen is not a loopback address"},
+		{name: "config-stuck-after", def: "5", val: countValue{&s.ConfigStuckAfter},
+			help: "`uplinks` without an ack of a configuration command after which the device shows as stuck (1..1000)"},
 		{name: "shutdown-grace", def: "10s", val: durationValue{&s.ShutdownGrace},
 			help: "how long shutdown waits for in-flight work to drain (`duration`, at most 5m)"},
 	}, append(pickupSettings(&s.Pickup), logSettings(&s.LogLevel, &s.LogFormat)...)...)
@@ -95,6 +100,9 @@ func (s Serve) Validate() error {
 	v.check("http", checkHostPort(s.HTTP))
 	v.check("coap", checkHostPort(s.CoAP))
 	v.check("coaps", checkHostPort(s.CoAPS))
+	if s.ConfigStuckAfter < 1 || s.ConfigStuckAfter > 1000 {
+		v.check("config-stuck-after", errors.New("must be between 1 and 1000"))
+	}
 	if s.Database != "" {
 		v.check("database", checkDatabase(s.Database))
 	}

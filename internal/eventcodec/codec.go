@@ -83,6 +83,11 @@ func encodePayload(ev domain.Event) ([]byte, error) {
 		if m, ok = encodeDevicePayload(ev.Data); !ok {
 			return nil, fmt.Errorf("payload is %T, want device.Device", ev.Data)
 		}
+	case device.EventConfigChanged, device.EventDefaultsChanged, device.EventProvKeyCreated, device.EventProvKeyRevoked:
+		var ok bool
+		if m, ok = encodeConfigPayload(ev.Data); !ok {
+			return nil, fmt.Errorf("payload is %T, want device.ConfigChanged or device.ProvisioningKey", ev.Data)
+		}
 	case provisioning.EventClusterRegistered, provisioning.EventClusterHeartbeat, provisioning.EventStatus:
 		var ok bool
 		if m, ok = encodeProvisioningPayload(ev.Data); !ok {
@@ -114,6 +119,8 @@ func decodePayload(typ string, b []byte) (any, error) {
 		return APIKeyFromProto(m.GetKey()), err
 	case device.EventCreated, device.EventDisabled, device.EventDeleted:
 		return decodeDevicePayload(b)
+	case device.EventConfigChanged, device.EventDefaultsChanged, device.EventProvKeyCreated, device.EventProvKeyRevoked:
+		return decodeConfigPayload(typ, b)
 	case provisioning.EventClusterRegistered, provisioning.EventClusterHeartbeat, provisioning.EventStatus:
 		return decodeProvisioningPayload(typ, b)
 	}

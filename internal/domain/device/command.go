@@ -14,26 +14,33 @@ import (
 // take the caller's principal from ctx (account.WithPrincipal): the admin
 // token may do everything, an account key acts on its account's devices.
 type Service struct {
-	store     Store
-	clock     domain.Clock
-	psks      *psks
-	ingest    *ingester
-	downlinks Downlinks
+	store      Store
+	clock      domain.Clock
+	psks       *psks
+	ingest     *ingester
+	downlinks  Downlinks
+	stuckAfter uint32
 }
 
 // Options wire the ingestion side; zero values are fine for management only.
 type Options struct {
 	Writer    Writer
 	LiveLog   LiveLog
-	Downlinks Downlinks // nil = NoDownlinks
+	Downlinks Downlinks // nil = configuration reconciliation (Service.Pending)
 	Log       *slog.Logger
 	Metrics   Metrics
+	// StuckAfter is how many uplinks without an ack make a device's config
+	// sync state "stuck"; 0 = DefaultStuckAfter.
+	StuckAfter uint32
 }
 
 func NewService(store Store, clock domain.Clock, o Options) *Service {
-	s := &Service{store: store, clock: clock, psks: &psks{store: store}, downlinks: o.Downlinks}
+	s := &Service{store: store, clock: clock, psks: &psks{store: store}, downlinks: o.Downlinks, stuckAfter: o.StuckAfter}
 	if s.downlinks == nil {
-		s.downlinks = NoDownlinks{}
+		s.downlinks = s
+	}
+	if s.stuckAfter == 0 {
+		s.stuckAfter = DefaultStuckAfter
 	}
 	s.ingest = newIngester(s, o)
 	return s

@@ -21,8 +21,11 @@ type Device struct {
 	KeyGeneration int64
 	Disabled      bool
 	Generation    int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// EnrolledWith is the provisioning key that created the device ("" for
+	// devices made with Create); such devices have a derived key.
+	EnrolledWith string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Event types this aggregate records.

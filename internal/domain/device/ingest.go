@@ -16,13 +16,15 @@ type Metrics interface {
 }
 
 type ingester struct {
-	s       *Service
-	writer  Writer
-	live    LiveLog
-	log     *slog.Logger
-	metrics Metrics
-	devices *deviceCache
-	replies *replies
+	s         *Service
+	writer    Writer
+	live      LiveLog
+	log       *slog.Logger
+	metrics   Metrics
+	devices   *deviceCache
+	replies   *replies
+	enrolling enrolments
+	provKeys  provKeyCache
 }
 
 // Windows of the ingestion caches.
@@ -79,14 +81,30 @@ func (s *Service) Ingest(ctx context.Context, u Uplink) (Downlink, error) {
 	if in.writer == nil {
 		return Downlink{}, domain.Errorf(domain.CodeInternal, op, "ingestion is not configured")
 	}
-	d, err := in.authenticate(ctx, op, u)
-	if err != nil {
-		return Downlink{}, err
+	var enrolment *enrolled
+	var d Device
+	_, dtls := ctx.Value(pskIdentityKey{}).(string)
+	if !dtls && u.Credential == "" && u.ProvisioningKey != "" {
+		// Enrolment: nothing is created from an invalid uplink.
+		if err := u.Validate(); err != nil {
+			return Downlink{}, err
+		}
+		e, err := in.enrol(ctx, op, u)
+		if err != nil {
+			return Downlink{}, err
+		}
+		enrolment, d = &e, e.d
+	} else {
+		var err error
+		if d, err = in.authenticate(ctx, op, u); err != nil {
+			return Downlink{}, err
+		}
+		if err := u.Validate(); err != nil {
+			in.errorLine(d.ID, "Rejected uplink #%d: %s", u.UplinkCount, domain.ErrorMessage(err))
+			return Downlink{}, err
+		}
 	}
-	if err := u.Validate(); err != nil {
-		in.errorLine(d.ID, "Rejected uplink #%d: %s", u.UplinkCount, domain.ErrorMessage(err))
-		return Downlink{}, err
-	}
+	u.ProvisioningKey = ""
 	now := s.clock.Now()
 	k := u.Key()
 	e, lead := in.replies.begin(k, now)
@@ -95,17 +113,30 @@ func (s *Service) Ingest(ctx context.Context, u Uplink) (Downlink, error) {
 			in.metrics.Duplicate()
 		}
 		dl, err := in.replies.wait(ctx, e)
-		return dl, domain.Wrap(op, err)
+		return withCredentials(dl, enrolment), domain.Wrap(op, err)
 	}
 	dl, err := in.take(ctx, d, u, now)
 	in.replies.finish(k, e, dl, err)
-	return dl, domain.Wrap(op, err)
+	return withCredentials(dl, enrolment), domain.Wrap(op, err)
+}
+
+// withCredentials adds an enrolled device's key and PSK to its reply; every
+// copy of the enrolling uplink (which passed enrol itself) gets them.
+func withCredentials(dl Downlink, e *enrolled) Downlink {
+	if e != nil {
+		dl.DeviceKey, dl.PSK = e.key, e.psk
+	}
+	return dl
 }
 
 func (in *ingester) take(ctx context.Context, d Device, u Uplink, now time.Time) (Downlink, error) {
 	u.Credential = ""
-	in.live.Publish(d.ID, uplinkLine(u, now))
-	if err := in.writer.Write(ctx, Record{Uplink: u, ReceivedAt: now}); err != nil {
+	stored := u
+	if len(u.Config) > 0 {
+		stored.Config = ReportOf(u).Config // bad entries are marked, not stored
+	}
+	in.live.Publish(d.ID, uplinkLine(stored, now))
+	if err := in.writer.Write(ctx, Record{Uplink: stored, ReceivedAt: now}); err != nil {
 		return Downlink{}, err
 	}
 	// The seam for the reconciliation flow: what the device should do next.

@@ -29,6 +29,29 @@ type Store interface {
 	// ascending within q's range, after q.After, at most q.Limit rows.
 	Activity(ctx context.Context, deviceID string, q Query) ([]ActivityRecord, error)
 	SensorData(ctx context.Context, deviceID string, q Query) ([]SensorReading, error)
+
+	// Twin is a device's configuration state; CodeNotFound when none was
+	// saved yet (the zero twin then applies).
+	Twin(ctx context.Context, deviceID string) (Twin, error)
+	// Defaults are an account's configuration defaults; the zero value
+	// (version 0, no values) when none were set.
+	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	// ConfigHistory pages a device's history (q.DeviceID) or an account's
+	// defaults history, newest first, ids below q.Before ("" = newest).
+	ConfigHistory(ctx context.Context, q HistoryQuery) ([]ConfigChange, error)
+	// ProvisioningKeyByHash finds a key by the hash of its secret;
+	// CodeNotFound when none.
+	ProvisioningKeyByHash(ctx context.Context, hash string) (ProvisioningKey, error)
+	// ProvisioningKeys lists an account's keys in creation order.
+	ProvisioningKeys(ctx context.Context, accountID string) ([]ProvisioningKey, error)
+}
+
+// HistoryQuery selects a page of configuration history.
+type HistoryQuery struct {
+	DeviceID  string // set: this device's changes
+	AccountID string // with DeviceID empty: the account's defaults changes
+	Before    string // exclusive id; "" = from the newest
+	Limit     int
 }
 
 // Tx is the write side of one transaction.
@@ -43,6 +66,28 @@ type Tx interface {
 	// DeleteDevice removes the device and everything it reported.
 	DeleteDevice(ctx context.Context, id string) error
 	Append(ctx context.Context, events ...domain.Event) error
+
+	// Twin reads and (on PostgreSQL) locks a device's configuration state;
+	// CodeNotFound when none was saved.
+	Twin(ctx context.Context, deviceID string) (Twin, error)
+	// PutTwin inserts or replaces the state (keyed by DeviceID).
+	PutTwin(ctx context.Context, t Twin) error
+	// Defaults reads and locks an account's defaults (zero when none).
+	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	PutDefaults(ctx context.Context, d Defaults) error
+	// AppendConfigChanges records history entries (IDs set by the caller).
+	AppendConfigChanges(ctx context.Context, changes ...ConfigChange) error
+	// AckConfigChanges stamps the device's unacknowledged entries with
+	// Version <= version as acknowledged at at.
+	AckConfigChanges(ctx context.Context, deviceID string, version uint64, at time.Time) error
+
+	ProvisioningKey(ctx context.Context, id string) (ProvisioningKey, error)
+	InsertProvisioningKey(ctx context.Context, k ProvisioningKey) error
+	UpdateProvisioningKey(ctx context.Context, k ProvisioningKey) error
+	// UseProvisioningKey counts one enrolment, atomically, only if the key
+	// is usable at now (not revoked, not expired, uses left); otherwise
+	// CodeNotFound and nothing changes.
+	UseProvisioningKey(ctx context.Context, id string, now time.Time) error
 }
 
 // Writer persists uplink records.
@@ -68,7 +113,7 @@ type LiveLog interface {
 type Line struct {
 	DeviceID  string         `json:"deviceId"`
 	Timestamp time.Time      `json:"timestamp"`
-	Type      string         `json:"type"` // "uplink", "error"
+	Type      string         `json:"type"` // "uplink", "error", "config"
 	Message   string         `json:"message"`
 	Data      map[string]any `json:"data,omitempty"`
 }

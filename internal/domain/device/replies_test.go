@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,13 @@ func TestValidateNamesTheField(t *testing.T) {
 		mutate func(*Uplink)
 	}{
 		{"uplink_count", func(u *Uplink) { u.UplinkCount = 0 }},
-		{"config", func(u *Uplink) { u.Config = map[string]string{"bad key": "x"} }},
+		{"config", func(u *Uplink) {
+			u.Config = make(map[string]string, MaxConfigKeys+1)
+			for i := range MaxConfigKeys + 1 {
+				u.Config[fmt.Sprint("k", i)] = ""
+			}
+		}},
+		{"provisioning_key", func(u *Uplink) { u.ProvisioningKey = string(make([]byte, MaxProvisioningKeyLen+1)) }},
 		{"temperatures_centi_celsius", func(u *Uplink) { u.Temperatures = []int32{-30000} }},
 		{"wifi_scans", func(u *Uplink) { u.WifiScans = []WifiScan{{RSSIdBm: 5}} }},
 		{"activity", func(u *Uplink) { u.Activity.Sleep = MaxActivitySecs + 1 }},
@@ -76,6 +83,22 @@ func TestValidateNamesTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.name) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// A bad config entry does not reject the uplink: it is marked, the rest kept.
+func TestBadConfigEntryIsMarked(t *testing.T) {
+	u := Uplink{DeviceID: "01a20850-e5c8-7d52-85a3-773192e86155", UplinkCount: 1,
+		Config: map[string]string{"bad key": "x", "long": string(make([]byte, MaxConfigValLen+1)), "ok": "1", "bin": "\xff"}}
+	if err := u.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := ReportOf(u)
+	if len(r.Config) != 1 || r.Config["ok"] != "1" {
+		t.Fatalf("kept %v", r.Config)
+	}
+	if len(r.Invalid) != 3 || r.Invalid["long"] == "" || r.Invalid["bin"] == "" || r.Invalid[`"bad key"`] == "" {
+		t.Fatalf("marked %v", r.Invalid)
 	}
 }
 

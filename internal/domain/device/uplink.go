@@ -9,19 +9,21 @@ import (
 
 // Uplink is one decoded message from a device (liveplane.v1.Uplink).
 type Uplink struct {
-	DeviceID     string
-	Credential   string // the device key on plain UDP; empty over DTLS
-	BootCount    uint32
-	RebootReason RebootReason
-	UplinkCount  uint32
-	Config       map[string]string
-	Ack          ConfigAck
-	Activity     Activity
-	Temperatures []int32 // centi-degrees Celsius
-	WifiScans    []WifiScan
-	Firmware     string
-	Hardware     string
-	DeviceTimeMs int64
+	DeviceID   string
+	Credential string // the device key on plain UDP; empty over DTLS
+	// ProvisioningKey enrols an unknown device (see Service.Ingest).
+	ProvisioningKey string
+	BootCount       uint32
+	RebootReason    RebootReason
+	UplinkCount     uint32
+	Config          map[string]string
+	Ack             ConfigAck
+	Activity        Activity
+	Temperatures    []int32 // centi-degrees Celsius
+	WifiScans       []WifiScan
+	Firmware        string
+	Hardware        string
+	DeviceTimeMs    int64
 }
 
 // RebootReason is why the device last booted; stored by name.
@@ -90,19 +92,20 @@ type Record struct {
 // same numbers. MaxUplinkBytes is the encoded body (RFC 7252's 1,152-byte
 // payload bound when the path MTU is unknown).
 const (
-	MaxUplinkBytes   = 1152
-	MaxDownlinkBytes = 1024
-	MaxConfigKeys    = 32
-	MaxConfigKeyLen  = 64
-	MaxConfigValLen  = 256
-	MaxTemperatures  = 8
-	MaxWifiScans     = 16
-	MaxVersionLen    = 32
-	MaxReasonLen     = 64
-	MaxActivitySecs  = 7 * 24 * 3600
-	MinCentiCelsius  = -27315
-	MaxCentiCelsius  = 20000
-	MinRSSI, MaxRSSI = -127, 0
+	MaxUplinkBytes        = 1152
+	MaxDownlinkBytes      = 1024
+	MaxConfigKeys         = 32
+	MaxConfigKeyLen       = 64
+	MaxConfigValLen       = 256
+	MaxTemperatures       = 8
+	MaxWifiScans          = 16
+	MaxVersionLen         = 32
+	MaxReasonLen          = 64
+	MaxProvisioningKeyLen = 64
+	MaxActivitySecs       = 7 * 24 * 3600
+	MinCentiCelsius       = -27315
+	MaxCentiCelsius       = 20000
+	MinRSSI, MaxRSSI      = -127, 0
 )
 
 // Validate checks an uplink against the limits; the message names the field.
@@ -124,17 +127,13 @@ func (u Uplink) Validate() error {
 		return bad("firmware_version: at most %d bytes of UTF-8", MaxVersionLen)
 	case len(u.Hardware) > MaxVersionLen || !utf8.ValidString(u.Hardware):
 		return bad("hardware_version: at most %d bytes of UTF-8", MaxVersionLen)
+	case len(u.ProvisioningKey) > MaxProvisioningKeyLen:
+		return bad("provisioning_key: at most %d bytes", MaxProvisioningKeyLen)
 	case len(u.Ack.Results) > MaxConfigKeys:
 		return bad("config_ack.results: at most %d", MaxConfigKeys)
 	}
-	for k, v := range u.Config {
-		if !validKey(k) {
-			return bad("config: key %.64q: 1..%d bytes of [A-Za-z0-9_.-]", k, MaxConfigKeyLen)
-		}
-		if len(v) > MaxConfigValLen || !utf8.ValidString(v) {
-			return bad("config: value of %s: at most %d bytes of UTF-8", k, MaxConfigValLen)
-		}
-	}
+	// Config entries that break the limits do not reject the uplink: they
+	// are marked in the device's reported state (ReportOf) and not stored.
 	for _, r := range u.Ack.Results {
 		if !validKey(r.Key) || len(r.Reason) > MaxReasonLen || !utf8.ValidString(r.Reason) {
 			return bad("config_ack.results: bad key or reason (key %.64q)", r.Key)
@@ -176,6 +175,9 @@ func validKey(k string) bool {
 // value means nothing is pending (an empty reply body).
 type Downlink struct {
 	UpdateConfig *UpdateConfigCommand
+	// DeviceKey and PSK answer an enrolment: the device's own credentials.
+	DeviceKey string
+	PSK       string
 }
 
 type UpdateConfigCommand struct {

@@ -18,13 +18,13 @@ var (
 	_ device.Tx    = (*Tx)(nil)
 )
 
-const deviceCols = "id, account_id, name, key_hash, key_generation, disabled, generation, created_at, updated_at"
+const deviceCols = "id, account_id, name, key_hash, key_generation, disabled, generation, created_at, updated_at, enrolled_with"
 
 func scanDevice(r scanner) (device.Device, error) {
 	var d device.Device
 	var created, updated int64
 	if err := r.Scan(&d.ID, &d.AccountID, &d.Name, &d.KeyHash, &d.KeyGeneration, &d.Disabled,
-		&d.Generation, &created, &updated); err != nil {
+		&d.Generation, &created, &updated, &d.EnrolledWith); err != nil {
 		return device.Device{}, classify(err)
 	}
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -88,9 +88,9 @@ func (t *Tx) Device(ctx context.Context, id string) (device.Device, error) {
 }
 
 func (t *Tx) InsertDevice(ctx context.Context, d device.Device) error {
-	_, err := t.exec(ctx, "INSERT INTO devices ("+deviceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := t.exec(ctx, "INSERT INTO devices ("+deviceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		d.ID, d.AccountID, d.Name, d.KeyHash, d.KeyGeneration, d.Disabled, d.Generation,
-		micros(d.CreatedAt), micros(d.UpdatedAt))
+		micros(d.CreatedAt), micros(d.UpdatedAt), d.EnrolledWith)
 	return err
 }
 
@@ -100,7 +100,7 @@ func (t *Tx) UpdateDevice(ctx context.Context, d device.Device) error {
 }
 
 func (t *Tx) DeleteDevice(ctx context.Context, id string) error {
-	for _, table := range []string{"sensor_data", "activity", "device_config"} {
+	for _, table := range []string{"sensor_data", "activity", "device_config", "device_twins", "config_history"} {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE device_id = ?", id); err != nil {
 			return err
 		}

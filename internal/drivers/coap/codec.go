@@ -41,6 +41,7 @@ func DecodeUplink(b []byte) (device.Uplink, error) {
 		DeviceID: m.GetDeviceId(), Credential: m.GetCredential(), BootCount: m.GetBootCount(),
 		UplinkCount: m.GetUplinkCount(), Config: m.GetConfig(), Temperatures: m.GetTemperaturesCentiCelsius(),
 		Firmware: m.GetFirmwareVersion(), Hardware: m.GetHardwareVersion(), DeviceTimeMs: m.GetDeviceTimeUnixMs(),
+		ProvisioningKey: m.GetProvisioningKey(),
 	}
 	var ok bool
 	if u.RebootReason, ok = rebootReasons[m.GetRebootReason()]; !ok {
@@ -101,12 +102,14 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 // EncodeDownlink returns the reply body: empty when nothing is pending.
 // Deterministic, so a duplicate uplink gets byte-identical bytes.
 func EncodeDownlink(d device.Downlink) ([]byte, error) {
-	if d.UpdateConfig == nil {
+	if d.UpdateConfig == nil && d.DeviceKey == "" {
 		return nil, nil
 	}
-	b, err := marshal.Marshal(&lpv1.Downlink{UpdateConfig: &lpv1.UpdateConfigCommand{
-		Version: d.UpdateConfig.Version, Keys: d.UpdateConfig.Keys,
-	}})
+	m := &lpv1.Downlink{DeviceKey: d.DeviceKey, Psk: d.PSK}
+	if c := d.UpdateConfig; c != nil {
+		m.UpdateConfig = &lpv1.UpdateConfigCommand{Version: c.Version, Keys: c.Keys}
+	}
+	b, err := marshal.Marshal(m)
 	if err == nil && len(b) > device.MaxDownlinkBytes {
 		return nil, fmt.Errorf("downlink of %d bytes exceeds %d", len(b), device.MaxDownlinkBytes)
 	}

@@ -171,8 +171,15 @@ type Uplink struct {
 	// epoch (0 = unknown). Stored as reported; the server's receive time is
 	// what queries order by.
 	DeviceTimeUnixMs int64 `protobuf:"varint,13,opt,name=device_time_unix_ms,json=deviceTimeUnixMs,proto3" json:"device_time_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A provisioning key of an account (`lpp_...`, from `liveplane
+	// provisioning-keys create`), sent instead of `credential` by a device
+	// whose id the control plane does not know yet: the device is enrolled in
+	// that key's account and the reply carries its own device key. Plain UDP
+	// only; at most 64 bytes. Ignored for a device that is already enrolled
+	// and presents its own credential.
+	ProvisioningKey string `protobuf:"bytes,14,opt,name=provisioning_key,json=provisioningKey,proto3" json:"provisioning_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Uplink) Reset() {
@@ -294,6 +301,13 @@ func (x *Uplink) GetDeviceTimeUnixMs() int64 {
 		return x.DeviceTimeUnixMs
 	}
 	return 0
+}
+
+func (x *Uplink) GetProvisioningKey() string {
+	if x != nil {
+		return x.ProvisioningKey
+	}
+	return ""
 }
 
 // Activity is time, in whole seconds, spent per state since the previous
@@ -551,7 +565,13 @@ type Downlink struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Present when the control plane wants the device to change its
 	// configuration: apply `keys`, then report in the next uplink.
-	UpdateConfig  *UpdateConfigCommand `protobuf:"bytes,1,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	UpdateConfig *UpdateConfigCommand `protobuf:"bytes,1,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	// Set only in the reply to an enrolment (an uplink carrying
+	// provisioning_key): the device's own key, to store and send as
+	// `credential` from now on, and its DTLS pre-shared key (identity = the
+	// device id). Retransmissions of the enrolling uplink get the same values.
+	DeviceKey     string `protobuf:"bytes,2,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	Psk           string `protobuf:"bytes,3,opt,name=psk,proto3" json:"psk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -593,12 +613,29 @@ func (x *Downlink) GetUpdateConfig() *UpdateConfigCommand {
 	return nil
 }
 
+func (x *Downlink) GetDeviceKey() string {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return ""
+}
+
+func (x *Downlink) GetPsk() string {
+	if x != nil {
+		return x.Psk
+	}
+	return ""
+}
+
 type UpdateConfigCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Monotonic version of the desired configuration; echo it in
 	// ConfigAck.applied_version.
 	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Only the keys whose desired value differs from what the device reported.
+	// A delta too large for one downlink is sent in parts (in key order, each
+	// with the same version): apply and report what arrived; the next reply
+	// carries the rest.
 	Keys          map[string]string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -652,7 +689,7 @@ var File_liveplane_v1_device_proto protoreflect.FileDescriptor
 
 const file_liveplane_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x19liveplane/v1/device.proto\x12\fliveplane.v1\"\xa3\x05\n" +
+	"\x19liveplane/v1/device.proto\x12\fliveplane.v1\"\xce\x05\n" +
 	"\x06Uplink\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1e\n" +
 	"\n" +
@@ -672,7 +709,8 @@ const file_liveplane_v1_device_proto_rawDesc = "" +
 	" \x03(\v2\x16.liveplane.v1.WifiScanR\twifiScans\x12)\n" +
 	"\x10firmware_version\x18\v \x01(\tR\x0ffirmwareVersion\x12)\n" +
 	"\x10hardware_version\x18\f \x01(\tR\x0fhardwareVersion\x12-\n" +
-	"\x13device_time_unix_ms\x18\r \x01(\x03R\x10deviceTimeUnixMs\x1a9\n" +
+	"\x13device_time_unix_ms\x18\r \x01(\x03R\x10deviceTimeUnixMs\x12)\n" +
+	"\x10provisioning_key\x18\x0e \x01(\tR\x0fprovisioningKey\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
@@ -691,9 +729,12 @@ const file_liveplane_v1_device_proto_rawDesc = "" +
 	"\x0fConfigKeyResult\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.liveplane.v1.ConfigKeyStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"R\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x83\x01\n" +
 	"\bDownlink\x12F\n" +
-	"\rupdate_config\x18\x01 \x01(\v2!.liveplane.v1.UpdateConfigCommandR\fupdateConfig\"\xa9\x01\n" +
+	"\rupdate_config\x18\x01 \x01(\v2!.liveplane.v1.UpdateConfigCommandR\fupdateConfig\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x02 \x01(\tR\tdeviceKey\x12\x10\n" +
+	"\x03psk\x18\x03 \x01(\tR\x03psk\"\xa9\x01\n" +
 	"\x13UpdateConfigCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12?\n" +
 	"\x04keys\x18\x02 \x03(\v2+.liveplane.v1.UpdateConfigCommand.KeysEntryR\x04keys\x1a7\n" +

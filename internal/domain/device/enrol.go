@@ -1,0 +1,243 @@
+package device
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/account"
+)
+
+// Fleet enrolment: an uplink from a device id nobody knows, carrying a
+// provisioning key instead of a credential, creates the device in the key's
+// account. Its key is derived (HMAC of the installation secret, like the
+// PSK), so any replica can give the same answer to a retransmission of the
+// enrolling uplink, within EnrolWindow of the creation. The device is
+// created once: a unique primary key in the store, and on one replica
+// concurrent enrolments of one id share one transaction.
+
+// EnrolWindow is how long after its creation an enrolled device may be
+// answered its credentials again (retransmissions of the first uplink, a
+// lost reply); afterwards the provisioning key is refused for that id.
+const EnrolWindow = ReplyWindow
+
+type enrolled struct {
+	d        Device
+	key, psk string
+}
+
+// provKeyCache spares the copies of a first uplink (and a fleet enrolling
+// at once with one key) a read each. Entries live one second: a revocation
+// on another replica is seen within that, and the use count is checked in
+// the enrolment's transaction anyway.
+type provKeyCache struct {
+	mu sync.Mutex
+	m  map[string]provKeyEntry
+}
+
+type provKeyEntry struct {
+	k  ProvisioningKey
+	at time.Time
+}
+
+const provKeyTTL, provKeyMax = time.Second, 1024
+
+func (c *provKeyCache) get(ctx context.Context, store Store, hash string) (ProvisioningKey, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[hash]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < provKeyTTL {
+		return e.k, nil
+	}
+	k, err := store.ProvisioningKeyByHash(ctx, hash)
+	if err != nil {
+		return k, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= provKeyMax {
+		c.m = map[string]provKeyEntry{}
+	}
+	c.m[hash] = provKeyEntry{k: k, at: now}
+	c.mu.Unlock()
+	return k, nil
+}
+
+func (c *provKeyCache) forget() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// enrolments is a per-id single flight.
+type enrolments struct {
+	mu sync.Mutex
+	m  map[string]*enrolCall
+}
+
+type enrolCall struct {
+	done chan struct{}
+	res  enrolled
+	err  error
+}
+
+// enrol authenticates an uplink that carries a provisioning key. Every
+// failure is the same CodeUnauthenticated (4.01): another account's key, a
+// revoked, expired or used-up key, or an id enrolled elsewhere.
+func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, error) {
+	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	if !strings.HasPrefix(u.ProvisioningKey, provKeyPrefix) || !domain.ValidID(u.DeviceID) {
+		return enrolled{}, deny
+	}
+	k, err := in.provKeys.get(ctx, in.s.store, HashKey(u.ProvisioningKey))
+	if domain.Is(err, domain.CodeNotFound) {
+		return enrolled{}, deny
+	}
+	if err != nil {
+		return enrolled{}, domain.Wrap(op, err)
+	}
+	now := in.s.clock.Now()
+	if d, err := in.devices.get(ctx, u.DeviceID); err == nil {
+		return in.reanswer(ctx, op, d, k, now)
+	}
+	flight := u.DeviceID + "/" + k.ID
+	in.enrolling.mu.Lock()
+	if in.enrolling.m == nil {
+		in.enrolling.m = map[string]*enrolCall{}
+	}
+	if c, ok := in.enrolling.m[flight]; ok {
+		in.enrolling.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.res, c.err
+		case <-ctx.Done():
+			return enrolled{}, ctx.Err()
+		}
+	}
+	c := &enrolCall{done: make(chan struct{})}
+	in.enrolling.m[flight] = c
+	in.enrolling.mu.Unlock()
+	c.res, c.err = in.create(ctx, op, u, k, now)
+	in.enrolling.mu.Lock()
+	delete(in.enrolling.m, flight)
+	in.enrolling.mu.Unlock()
+	close(c.done)
+	return c.res, c.err
+}
+
+// reanswer gives an enrolled device its credentials again, only for a key
+// of its own account and only within EnrolWindow of its enrolment.
+func (in *ingester) reanswer(ctx context.Context, op string, d Device, k ProvisioningKey, now time.Time) (enrolled, error) {
+	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	if d.EnrolledWith == "" || d.AccountID != k.AccountID || d.Disabled || now.Sub(d.CreatedAt) > EnrolWindow || !k.RevokedAt.IsZero() {
+		return enrolled{}, deny
+	}
+	key, err := in.s.psks.deviceKey(ctx, d.ID, d.KeyGeneration)
+	if err != nil {
+		return enrolled{}, err
+	}
+	psk, err := in.s.psks.derive(ctx, d.ID, d.KeyGeneration)
+	if err != nil {
+		return enrolled{}, err
+	}
+	if !keyMatches(key, d.KeyHash) {
+		return enrolled{}, deny // its key was rotated since
+	}
+	return enrolled{d: d, key: key, psk: psk}, nil
+}
+
+func (in *ingester) create(ctx context.Context, op string, u Uplink, k ProvisioningKey, now time.Time) (enrolled, error) {
+	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	s := in.s
+	d := Device{
+		ID: u.DeviceID, AccountID: k.AccountID, Name: u.DeviceID, KeyGeneration: 1,
+		Generation: 1, EnrolledWith: k.ID, CreatedAt: now, UpdatedAt: now,
+	}
+	key, err := s.psks.deviceKey(ctx, d.ID, d.KeyGeneration)
+	if err != nil {
+		return enrolled{}, err
+	}
+	psk, err := s.psks.derive(ctx, d.ID, d.KeyGeneration)
+	if err != nil {
+		return enrolled{}, err
+	}
+	d.KeyHash = HashKey(key)
+	var existing *Device
+	err = s.store.Update(ctx, func(tx Tx) error {
+		existing = nil
+		if cur, err := tx.Device(ctx, d.ID); err == nil {
+			existing = &cur
+			return nil
+		} else if !domain.Is(err, domain.CodeNotFound) {
+			return err
+		}
+		a, err := tx.Account(ctx, k.AccountID)
+		if err != nil || a.State == account.StateDeleting {
+			return deny
+		}
+		if err := tx.UseProvisioningKey(ctx, k.ID, now); domain.Is(err, domain.CodeNotFound) {
+			return deny
+		} else if err != nil {
+			return err
+		}
+		def, err := tx.Defaults(ctx, k.AccountID)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertDevice(ctx, d); err != nil {
+			return err
+		}
+		t, changes := Seed(d.ID, d.AccountID, ReportOf(u), def, now)
+		if err := tx.PutTwin(ctx, t); err != nil {
+			return err
+		}
+		for i := range changes {
+			changes[i].ID = domain.NewID()
+		}
+		if err := tx.AppendConfigChanges(ctx, changes...); err != nil {
+			return err
+		}
+		return tx.Append(ctx, deviceEvent(EventCreated, d, now),
+			configEvent(t, def, t.State(def, s.stuckAfter), now))
+	})
+	if domain.Is(err, domain.CodeConflict) {
+		// Another replica inserted the id between our read and insert.
+		cur, rerr := s.store.Device(ctx, d.ID)
+		if rerr != nil {
+			return enrolled{}, domain.Wrap(op, rerr)
+		}
+		existing = &cur
+		err = nil
+	}
+	if err != nil {
+		return enrolled{}, domain.Wrap(op, err)
+	}
+	if existing != nil {
+		return in.reanswer(ctx, op, *existing, k, now)
+	}
+	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
+	in.live.Publish(d.ID, Line{DeviceID: d.ID, Timestamp: now, Type: "config",
+		Message: "Device enrolled with provisioning key " + k.ID})
+	return enrolled{d: d, key: key, psk: psk}, nil
+}
+
+// deviceKey derives an enrolled device's key: "lpd_" + base64url(HMAC-
+// SHA256(secret, "liveplane/device-key/v1" | id | generation)). Devices
+// made with `devices create` have random keys instead.
+func (p *psks) deviceKey(ctx context.Context, deviceID string, generation int64) (string, error) {
+	if _, err := p.derive(ctx, deviceID, generation); err != nil { // loads the secret
+		return "", err
+	}
+	p.mu.Lock()
+	secret := p.secret
+	p.mu.Unlock()
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("liveplane/device-key/v1\x00" + deviceID + "\x00" + strconv.FormatInt(generation, 10)))
+	return keyPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+}

@@ -1,0 +1,390 @@
+package device
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain"
+)
+
+// Configuration reconciliation (flow C). Per device the control plane keeps
+// a Twin: the operator's desired values (with a version), what the device
+// reported, and the state of the command that carries the difference. The
+// account's Defaults apply to every device; a device's own desired value
+// overrides a default. Everything in this file is pure: the store loads and
+// saves twins, the service decides with these functions.
+
+// Entry is one configuration value and when it last changed.
+type Entry struct {
+	Value     string
+	UpdatedAt time.Time
+}
+
+// Values is a configuration document: key → entry.
+type Values map[string]Entry
+
+// Plain returns the values without their times.
+func (v Values) Plain() map[string]string {
+	out := make(map[string]string, len(v))
+	for k, e := range v {
+		out[k] = e.Value
+	}
+	return out
+}
+
+// Twin is a device's configuration state.
+type Twin struct {
+	DeviceID  string
+	AccountID string
+	// Version counts changes of Desired; it never decreases.
+	Version uint64
+	Desired Values
+	// Reported holds the latest report of every key the device ever
+	// reported (uplinks merge into it; see MaxReportedKeys).
+	Reported Values
+	// Invalid names reported keys whose name or value broke the limits in
+	// the latest report that carried configuration, with the reason.
+	Invalid map[string]string
+	// The newest uplink applied: older ones (reordered, replayed) change no
+	// state. Saved only with another change (see Observe).
+	Seen                 bool
+	LastBoot, LastUplink uint32
+	// AckedVersion is the highest effective version the device acknowledged;
+	// Rejected its per-key refusals (rejected or unknown key) in that ack.
+	AckedVersion uint64
+	Rejected     map[string]string
+	// SentVersion is the effective version last put in a reply; Unacked
+	// counts the newer uplinks since, without its ack.
+	SentVersion uint64
+	Unacked     uint32
+	UpdatedAt   time.Time
+}
+
+// Defaults are an account's configuration defaults.
+type Defaults struct {
+	AccountID string
+	Version   uint64
+	Values    Values
+	UpdatedAt time.Time
+}
+
+// SyncState is what GetConfig shows for a device.
+type SyncState string
+
+const (
+	SyncInSync   SyncState = "in_sync"
+	SyncPending  SyncState = "pending"
+	SyncRejected SyncState = "rejected"
+	SyncStuck    SyncState = "stuck"
+)
+
+// DefaultStuckAfter is how many uplinks without an ack make a device stuck.
+const DefaultStuckAfter = 5
+
+// Limits of configuration documents (desired and defaults); uplinks have
+// their own (MaxConfigKeys, MaxConfigKeyLen, MaxConfigValLen), and the
+// document limits match them, so every desired value can be reported back.
+const (
+	MaxDocKeys       = MaxConfigKeys
+	MaxPatchBytes    = 32 << 10
+	MaxReportedKeys  = 2 * MaxConfigKeys
+	maxInvalidMarks  = MaxConfigKeys
+	downlinkKeyBytes = MaxDownlinkBytes - 160 // room for version, device key and PSK
+)
+
+// EffectiveVersion is what commands carry: the sum of two monotonic
+// versions grows whenever either document changes, so a device always
+// sees a new version for a new effective configuration.
+func (t Twin) EffectiveVersion(d Defaults) uint64 { return t.Version + d.Version }
+
+// Effective is the account defaults overridden by the device's values.
+func (t Twin) Effective(d Defaults) map[string]string {
+	out := make(map[string]string, len(d.Values)+len(t.Desired))
+	for k, e := range d.Values {
+		out[k] = e.Value
+	}
+	for k, e := range t.Desired {
+		out[k] = e.Value
+	}
+	return out
+}
+
+// Delta is the effective keys whose value differs from the reported one
+// (or that were never validly reported).
+func (t Twin) Delta(d Defaults) map[string]string {
+	out := map[string]string{}
+	for k, v := range t.Effective(d) {
+		if r, ok := t.Reported[k]; !ok || r.Value != v {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// State is the sync state given the defaults and the stuck threshold.
+func (t Twin) State(d Defaults, stuckAfter uint32) SyncState {
+	delta := t.Delta(d)
+	if len(delta) == 0 {
+		return SyncInSync
+	}
+	eff := t.EffectiveVersion(d)
+	if t.AckedVersion == eff {
+		for k := range delta {
+			if _, ok := t.Rejected[k]; ok {
+				return SyncRejected
+			}
+		}
+	}
+	if t.SentVersion == eff && t.AckedVersion < eff && stuckAfter > 0 && t.Unacked >= stuckAfter {
+		return SyncStuck
+	}
+	return SyncPending
+}
+
+// Report is what one uplink tells about configuration.
+type Report struct {
+	Boot, Uplink uint32
+	Config       map[string]string // valid entries only
+	Invalid      map[string]string // key (sanitised) → why it was not kept
+	Ack          ConfigAck
+}
+
+// ReportOf splits an uplink's configuration into what is kept and what is
+// marked invalid (see Uplink.Validate, which leaves bad entries for this).
+func ReportOf(u Uplink) Report {
+	r := Report{Boot: u.BootCount, Uplink: u.UplinkCount, Ack: u.Ack, Config: map[string]string{}}
+	for k, v := range u.Config {
+		if why := entryProblem(k, v); why != "" {
+			if r.Invalid == nil {
+				r.Invalid = map[string]string{}
+			}
+			r.Invalid[sanitiseKey(k)] = why
+			continue
+		}
+		r.Config[k] = v
+	}
+	return r
+}
+
+// Outcome is what Observe decided for one uplink.
+type Outcome struct {
+	Command *UpdateConfigCommand
+	// Changed: the twin must be saved. An uplink that changes nothing else
+	// does not save its position either; that is safe because an older
+	// uplink arriving later can only repeat what was already applied.
+	Changed bool
+	// Acked is a version newly acknowledged (0 = none): history entries up
+	// to it are acknowledged.
+	Acked    uint64
+	Before   SyncState
+	After    SyncState
+	Messages []string // live-log lines of type "config"
+}
+
+// Observe applies an uplink's report and decides the reply. Reports older
+// than the newest applied uplink (by boot, then uplink count) change
+// nothing; every uplink gets the command while the delta is not empty.
+func (t *Twin) Observe(r Report, d Defaults, stuckAfter uint32, now time.Time) Outcome {
+	out := Outcome{Before: t.State(d, stuckAfter)}
+	eff := t.EffectiveVersion(d)
+	newer := !t.Seen || r.Boot > t.LastBoot || r.Boot == t.LastBoot && r.Uplink > t.LastUplink
+	if newer {
+		out.Changed = t.applyReport(r, d, now)
+		if t.applyAck(r.Ack, eff, &out) {
+			out.Changed = true
+		}
+		t.Seen, t.LastBoot, t.LastUplink = true, r.Boot, r.Uplink
+	}
+	if delta := t.Delta(d); len(delta) > 0 {
+		switch {
+		case t.SentVersion != eff:
+			t.SentVersion, t.Unacked = eff, 0
+			out.Changed = true
+		case newer && t.AckedVersion < eff:
+			t.Unacked++
+			out.Changed = true
+			if t.Unacked == stuckAfter {
+				out.Messages = append(out.Messages, fmt.Sprintf("Config v%d stuck: %d uplinks without an ack", eff, t.Unacked))
+			}
+		}
+		out.Command = &UpdateConfigCommand{Version: eff, Keys: fitDownlink(delta)}
+		out.Messages = append(out.Messages, fmt.Sprintf("Sent config v%d: %s", eff, strings.Join(slices.Sorted(maps.Keys(out.Command.Keys)), ", ")))
+	}
+	if out.Changed {
+		t.UpdatedAt = now
+	}
+	out.After = t.State(d, stuckAfter)
+	return out
+}
+
+func (t *Twin) applyReport(r Report, d Defaults, now time.Time) bool {
+	changed := false
+	if t.Reported == nil {
+		t.Reported = Values{}
+	}
+	for k, v := range r.Config {
+		if e, ok := t.Reported[k]; !ok || e.Value != v {
+			t.Reported[k] = Entry{Value: v, UpdatedAt: now}
+			changed = true
+		}
+	}
+	if len(r.Config) > 0 || len(r.Invalid) > 0 {
+		// The marks describe the latest report with configuration.
+		invalid := map[string]string{}
+		for k, why := range r.Invalid {
+			if len(invalid) < maxInvalidMarks {
+				invalid[k] = why
+			}
+			if _, ok := t.Reported[k]; ok {
+				delete(t.Reported, k) // what the device holds is unknown now
+				changed = true
+			}
+		}
+		if !maps.Equal(invalid, t.Invalid) && !(len(invalid) == 0 && len(t.Invalid) == 0) {
+			t.Invalid = invalid
+			changed = true
+		}
+	}
+	if len(t.Reported) > MaxReportedKeys {
+		t.evictReported(d)
+	}
+	return changed
+}
+
+// evictReported keeps Reported bounded: the oldest keys nobody desires go.
+func (t *Twin) evictReported(d Defaults) {
+	eff := t.Effective(d)
+	var spare []string
+	for k := range t.Reported {
+		if _, ok := eff[k]; !ok {
+			spare = append(spare, k)
+		}
+	}
+	slices.SortFunc(spare, func(a, b string) int {
+		if c := t.Reported[a].UpdatedAt.Compare(t.Reported[b].UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range spare {
+		if len(t.Reported) <= MaxReportedKeys {
+			return
+		}
+		delete(t.Reported, k)
+	}
+}
+
+func (t *Twin) applyAck(a ConfigAck, eff uint64, out *Outcome) bool {
+	v := a.AppliedVersion
+	if v == 0 || v > eff || v < t.AckedVersion {
+		return false // nothing, a version never sent, or an old ack
+	}
+	rejected := map[string]string{}
+	for _, r := range a.Results {
+		switch r.Status {
+		case KeyRejected:
+			rejected[r.Key] = r.Reason
+		case KeyUnknown:
+			rejected[r.Key] = "unknown key"
+		}
+	}
+	if v == t.AckedVersion && maps.Equal(rejected, t.Rejected) {
+		return false
+	}
+	if v > t.AckedVersion {
+		out.Acked = v
+	}
+	t.AckedVersion, t.Rejected = v, rejected
+	if len(rejected) == 0 {
+		t.Rejected = nil
+		out.Messages = append(out.Messages, fmt.Sprintf("Device applied config v%d", v))
+		return true
+	}
+	parts := make([]string, 0, len(rejected))
+	for _, k := range slices.Sorted(maps.Keys(rejected)) {
+		parts = append(parts, fmt.Sprintf("%s (%s)", k, rejected[k]))
+	}
+	out.Messages = append(out.Messages, fmt.Sprintf("Device rejected config v%d: %s", v, strings.Join(parts, ", ")))
+	return true
+}
+
+// fitDownlink keeps the command within one datagram: keys in order while
+// they fit; the rest go in later replies (same version).
+func fitDownlink(delta map[string]string) map[string]string {
+	out := map[string]string{}
+	size := 0
+	for _, k := range slices.Sorted(maps.Keys(delta)) {
+		n := len(k) + len(delta[k]) + 8 // map entry framing, generously
+		if size+n > downlinkKeyBytes && len(out) > 0 {
+			break
+		}
+		out[k] = delta[k]
+		size += n
+	}
+	return out
+}
+
+// Seed is the twin of a device enrolled by r: its reported configuration
+// becomes the desired one, except values equal to the account's defaults.
+func Seed(deviceID, accountID string, r Report, d Defaults, now time.Time) (Twin, []ConfigChange) {
+	t := Twin{DeviceID: deviceID, AccountID: accountID, Desired: Values{}, Reported: Values{}, UpdatedAt: now}
+	t.applyReport(r, d, now)
+	t.Seen, t.LastBoot, t.LastUplink = true, r.Boot, r.Uplink
+	var changes []ConfigChange
+	for _, k := range slices.Sorted(maps.Keys(r.Config)) {
+		v := r.Config[k]
+		if dv, ok := d.Values[k]; ok && dv.Value == v {
+			continue
+		}
+		t.Desired[k] = Entry{Value: v, UpdatedAt: now}
+		nv := v
+		changes = append(changes, ConfigChange{Key: k, New: &nv})
+	}
+	if len(changes) > 0 {
+		t.Version = 1
+	}
+	for i := range changes {
+		changes[i].ID, changes[i].DeviceID, changes[i].AccountID = "", deviceID, accountID
+		changes[i].Version, changes[i].Actor, changes[i].At = t.EffectiveVersion(d), ActorEnrolment, now
+	}
+	return t, changes
+}
+
+// Patch merges p into the desired values: with expected set, a different
+// version is CodeAborted and nothing changes. A patch that changes nothing
+// keeps the version. The changes carry the effective version they produce.
+func (t *Twin) Patch(op string, p Patch, expected *uint64, d Defaults, actor string, now time.Time) ([]ConfigChange, error) {
+	if expected != nil && *expected != t.Version {
+		return nil, domain.Errorf(domain.CodeAborted, op, "expected version %d, but the desired configuration is at version %d", *expected, t.Version)
+	}
+	desired, changes, err := p.apply(op, t.Desired, now)
+	if err != nil || len(changes) == 0 {
+		return nil, err
+	}
+	t.Desired, t.Version, t.UpdatedAt = desired, t.Version+1, now
+	for i := range changes {
+		c := &changes[i]
+		c.ID, c.DeviceID, c.AccountID, c.Version, c.Actor = domain.NewID(), t.DeviceID, t.AccountID, t.EffectiveVersion(d), actor
+	}
+	return changes, nil
+}
+
+// Patch is Twin.Patch for an account's defaults.
+func (d *Defaults) Patch(op string, p Patch, expected *uint64, actor string, now time.Time) ([]ConfigChange, error) {
+	if expected != nil && *expected != d.Version {
+		return nil, domain.Errorf(domain.CodeAborted, op, "expected version %d, but the defaults are at version %d", *expected, d.Version)
+	}
+	values, changes, err := p.apply(op, d.Values, now)
+	if err != nil || len(changes) == 0 {
+		return nil, err
+	}
+	d.Values, d.Version, d.UpdatedAt = values, d.Version+1, now
+	for i := range changes {
+		c := &changes[i]
+		c.ID, c.AccountID, c.Version, c.Actor = domain.NewID(), d.AccountID, d.Version, actor
+	}
+	return changes, nil
+}

@@ -1,0 +1,63 @@
+-- Fleet enrolment and configuration reconciliation (flow C). Times are
+-- BIGINT unix microseconds, as everywhere; configuration documents are
+-- JSON text: {"KEY": ["value", updated_at]}.
+
+-- The provisioning key that enrolled a device ('' = made with devices create).
+ALTER TABLE devices ADD COLUMN enrolled_with TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE provisioning_keys (
+	id          TEXT PRIMARY KEY,
+	account_id  TEXT NOT NULL REFERENCES accounts (id),
+	description TEXT NOT NULL,
+	hash        TEXT NOT NULL UNIQUE, -- SHA-256 of the secret
+	max_uses    BIGINT NOT NULL,     -- 0 = unlimited
+	uses        BIGINT NOT NULL DEFAULT 0,
+	expires_at  BIGINT NOT NULL,     -- 0 = never
+	created_at  BIGINT NOT NULL,
+	revoked_at  BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX provisioning_keys_account ON provisioning_keys (account_id, id);
+
+-- One row per device: desired (operator intent, version), reported (merged
+-- reports), and the state of the command (device.Twin).
+CREATE TABLE device_twins (
+	device_id     TEXT PRIMARY KEY,
+	account_id    TEXT NOT NULL,
+	version       BIGINT NOT NULL,
+	desired       TEXT NOT NULL,
+	reported      TEXT NOT NULL,
+	invalid       TEXT NOT NULL, -- {"KEY": "reason"}
+	seen          BOOLEAN NOT NULL,
+	last_boot     BIGINT NOT NULL,
+	last_uplink   BIGINT NOT NULL,
+	acked_version BIGINT NOT NULL,
+	rejected      TEXT NOT NULL, -- {"KEY": "reason"}
+	sent_version  BIGINT NOT NULL,
+	unacked       BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE config_defaults (
+	account_id TEXT PRIMARY KEY,
+	version    BIGINT NOT NULL,
+	vals       TEXT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+
+-- The audit history: one row per changed key. device_id '' = the account's
+-- defaults. NULL old/new = absent before / deleted.
+CREATE TABLE config_history (
+	id         TEXT PRIMARY KEY,
+	device_id  TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	old_value  TEXT,
+	new_value  TEXT,
+	version    BIGINT NOT NULL,
+	actor      TEXT NOT NULL,
+	changed_at BIGINT NOT NULL,
+	acked_at   BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX config_history_device ON config_history (device_id, id);
+CREATE INDEX config_history_defaults ON config_history (account_id, id) WHERE device_id = '';
+CREATE INDEX config_history_unacked ON config_history (device_id, version) WHERE acked_at = 0;

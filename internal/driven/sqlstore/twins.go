@@ -1,0 +1,219 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/device"
+)
+
+// Configuration documents are stored as JSON objects of [value, updated
+// at (unix µs)] pairs; reasons as plain string maps.
+
+type docEntry [2]any
+
+func encodeValues(v device.Values) string {
+	m := make(map[string]docEntry, len(v))
+	for k, e := range v {
+		m[k] = docEntry{e.Value, micros(e.UpdatedAt)}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func decodeValues(s string) (device.Values, error) {
+	var m map[string][2]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
+	}
+	out := make(device.Values, len(m))
+	for k, pair := range m {
+		var v string
+		var us int64
+		if err := json.Unmarshal(pair[0], &v); err != nil {
+			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
+		}
+		if err := json.Unmarshal(pair[1], &us); err != nil {
+			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
+		}
+		out[k] = device.Entry{Value: v, UpdatedAt: fromMicros(us)}
+	}
+	return out, nil
+}
+
+func encodeReasons(m map[string]string) string {
+	if m == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func decodeReasons(s string) (map[string]string, error) {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt reasons", Err: err}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at"
+
+func scanTwin(r scanner) (device.Twin, error) {
+	var t device.Twin
+	var desired, reported, invalid, rejected string
+	var version, acked, sent, updated int64
+	var boot, uplink, unacked int64
+	if err := r.Scan(&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
+		&acked, &rejected, &sent, &unacked, &updated); err != nil {
+		return device.Twin{}, classify(err)
+	}
+	t.Version, t.AckedVersion, t.SentVersion = uint64(version), uint64(acked), uint64(sent)
+	t.LastBoot, t.LastUplink, t.Unacked = uint32(boot), uint32(uplink), uint32(unacked)
+	t.UpdatedAt = fromMicros(updated)
+	var err error
+	if t.Desired, err = decodeValues(desired); err != nil {
+		return device.Twin{}, err
+	}
+	if t.Reported, err = decodeValues(reported); err != nil {
+		return device.Twin{}, err
+	}
+	if t.Invalid, err = decodeReasons(invalid); err != nil {
+		return device.Twin{}, err
+	}
+	if t.Rejected, err = decodeReasons(rejected); err != nil {
+		return device.Twin{}, err
+	}
+	return t, nil
+}
+
+func scanDefaults(r scanner, accountID string) (device.Defaults, error) {
+	var d device.Defaults
+	var version, updated int64
+	var vals string
+	err := r.Scan(&version, &vals, &updated)
+	if err == sql.ErrNoRows {
+		return device.Defaults{AccountID: accountID, Values: device.Values{}}, nil
+	}
+	if err != nil {
+		return device.Defaults{}, classify(err)
+	}
+	d.AccountID, d.Version, d.UpdatedAt = accountID, uint64(version), fromMicros(updated)
+	d.Values, err = decodeValues(vals)
+	return d, err
+}
+
+func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
+	return scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+twinCols+" FROM device_twins WHERE device_id = ?"), deviceID))
+}
+
+func (d deviceStore) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	return scanDefaults(d.s.rdb.QueryRowContext(ctx,
+		d.s.q("SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"), accountID), accountID)
+}
+
+const historyCols = "id, device_id, account_id, key, old_value, new_value, version, actor, changed_at, acked_at"
+
+func (d deviceStore) ConfigHistory(ctx context.Context, q device.HistoryQuery) ([]device.ConfigChange, error) {
+	where, arg := "device_id = ?", q.DeviceID
+	if q.DeviceID == "" {
+		where, arg = "device_id = '' AND account_id = ?", q.AccountID
+	}
+	before := q.Before
+	if before == "" {
+		before = "ffffffff-ffff-ffff-ffff-ffffffffffff" // above every id
+	}
+	rows, err := d.s.rdb.QueryContext(ctx, d.s.q("SELECT "+historyCols+" FROM config_history WHERE "+where+
+		" AND id < ? ORDER BY id DESC LIMIT ?"), arg, before, q.Limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []device.ConfigChange
+	for rows.Next() {
+		var c device.ConfigChange
+		var old, nv sql.NullString
+		var version, changed, acked int64
+		if err := rows.Scan(&c.ID, &c.DeviceID, &c.AccountID, &c.Key, &old, &nv, &version, &c.Actor, &changed, &acked); err != nil {
+			return nil, classify(err)
+		}
+		if old.Valid {
+			c.Old = &old.String
+		}
+		if nv.Valid {
+			c.New = &nv.String
+		}
+		c.Version, c.At, c.AckedAt = uint64(version), fromMicros(changed), fromMicros(acked)
+		out = append(out, c)
+	}
+	return out, classify(rows.Err())
+}
+
+// Tx side.
+
+func (t *Tx) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
+	return scanTwin(t.queryRow(ctx, "SELECT "+twinCols+" FROM device_twins WHERE device_id = ?"+t.forUpdate(), deviceID))
+}
+
+func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
+	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
+		" ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, desired = excluded.desired,"+
+		" reported = excluded.reported, invalid = excluded.invalid, seen = excluded.seen, last_boot = excluded.last_boot,"+
+		" last_uplink = excluded.last_uplink, acked_version = excluded.acked_version, rejected = excluded.rejected,"+
+		" sent_version = excluded.sent_version, unacked = excluded.unacked, updated_at = excluded.updated_at",
+		tw.DeviceID, tw.AccountID, int64(tw.Version), encodeValues(tw.Desired), encodeValues(tw.Reported),
+		encodeReasons(tw.Invalid), tw.Seen, int64(tw.LastBoot), int64(tw.LastUplink), int64(tw.AckedVersion),
+		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), micros(tw.UpdatedAt))
+	return err
+}
+
+func (t *Tx) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"+t.forUpdate(), accountID), accountID)
+}
+
+func (t *Tx) PutDefaults(ctx context.Context, d device.Defaults) error {
+	_, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, ?, ?, ?)"+
+		" ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, vals = excluded.vals, updated_at = excluded.updated_at",
+		d.AccountID, int64(d.Version), encodeValues(d.Values), micros(d.UpdatedAt))
+	return err
+}
+
+func (t *Tx) AppendConfigChanges(ctx context.Context, changes ...device.ConfigChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	// One multi-row statement: a seeded enrolment writes several rows.
+	var b strings.Builder
+	b.WriteString("INSERT INTO config_history (" + historyCols + ") VALUES ")
+	args := make([]any, 0, 10*len(changes))
+	for i, c := range changes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, c.ID, c.DeviceID, c.AccountID, c.Key, nullable(c.Old), nullable(c.New), int64(c.Version),
+			c.Actor, micros(c.At), micros(c.AckedAt))
+	}
+	_, err := t.exec(ctx, b.String(), args...)
+	return err
+}
+
+func nullable(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+func (t *Tx) AckConfigChanges(ctx context.Context, deviceID string, version uint64, at time.Time) error {
+	_, err := t.exec(ctx, "UPDATE config_history SET acked_at = ? WHERE device_id = ? AND acked_at = 0 AND version <= ?",
+		micros(at), deviceID, int64(version))
+	return err
+}
