@@ -17,10 +17,10 @@ import (
 
 	"github.com/liveplane/liveplane/internal/config"
 	"github.com/liveplane/liveplane/internal/domain"
-	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
-	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
 	"github.com/liveplane/liveplane/internal/drivers/ops"
 	"github.com/liveplane/liveplane/internal/drivers/relay"
+	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
+	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
 	"github.com/liveplane/liveplane/internal/livelogclient"
 )
 
