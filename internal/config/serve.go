@@ -24,6 +24,7 @@ type Serve struct {
 	LogFormat     string        // text|json
 	ShutdownGrace time.Duration // drain budget on shutdown, (0, 5m]
 	Pickup        Pickup        // message pickup repository gateway and push (pickup.go)
+	LiveLog       LiveLog       // live-log window and /ws stream (livelog.go)
 
 	prov provenance
 }
@@ -50,7 +51,7 @@ func (s *Serve) settings() []setting {
 			help: "`token` daemons present to the embedded NATS server; required when --nats-listen is not a loopback address"},
 		{name: "shutdown-grace", def: "10s", val: durationValue{&s.ShutdownGrace},
 			help: "how long shutdown waits for in-flight work to drain (`duration`, at most 5m)"},
-	}, append(pickupSettings(&s.Pickup), logSettings(&s.LogLevel, &s.LogFormat)...)...)
+	}, append(append(pickupSettings(&s.Pickup), liveLogSettings(&s.LiveLog)...), logSettings(&s.LogLevel, &s.LogFormat)...)...)
 }
 
 // logSettings are shared by every long-running command.
@@ -114,6 +115,7 @@ func (s Serve) Validate() error {
 	}
 	checkLogging(v, s.LogLevel, s.LogFormat)
 	validatePickup(v, s.Pickup)
+	validateLiveLog(v, s.LiveLog)
 	v.distinctPorts("TCP", "http", "pickup")
 	v.check("shutdown-grace", checkGrace(s.ShutdownGrace))
 	v.distinctPorts("UDP", "coap", "coaps")
