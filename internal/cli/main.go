@@ -46,17 +46,18 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":     {"run the control plane (HTTP API, event bus, storage)", runServe},
-		"daemon":    {"run the per-cluster provisioning daemon", runDaemon},
-		"relay":     {"run the browser-facing live-log relay", runRelay},
-		"version":   {"print the version", runVersion},
-		"accounts":  {"manage accounts: create|get|list|update|delete", runAccounts},
-		"apikeys":   {"manage API keys: create|list|revoke", runAPIKeys},
-		"bench":     {"run a benchmark workload", runBench},
-		"devices":   {"manage devices: create|list|show|disable|delete", runDevices},
+		"serve":       {"run the control plane (HTTP API, event bus, storage)", runServe},
+		"daemon":      {"run the per-cluster provisioning daemon", runDaemon},
+		"relay":       {"run the browser-facing live-log relay", runRelay},
+		"version":     {"print the version", runVersion},
+		"accounts":    {"manage accounts: create|get|list|update|delete", runAccounts},
+		"apikeys":     {"manage API keys: create|list|revoke", runAPIKeys},
+		"bench":       {"run a benchmark workload", runBench},
+		"devices":     {"manage devices: create|list|show|disable|delete", runDevices},
 		"projections": {"rebuild the read models from the event stream", runProjections},
 		"clusters":    {"list the registered Kubernetes clusters and their health", runClusters},
-		"telemetry": {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
+		"logs":        {"follow a device's live log: follow --device ID [--since N]", runLogs},
+		"telemetry":   {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }
 
