@@ -47,6 +47,7 @@ type Control struct {
 	Epoch    string   `json:"epoch,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
 	Gap      *GapSpan `json:"gap,omitempty"`
+	LastSeq  uint64   `json:"lastSeq,omitempty"`
 	Attempt  int      `json:"attempt,omitempty"`
 	DelayMS  int64    `json:"delayMs,omitempty"`
 	Error    string   `json:"error,omitempty"`
@@ -99,7 +100,7 @@ func decode(b []byte) (*Line, *Hello, *Control, error) {
 			Gap: f.Gap, LastSeq: f.LastSeq}, nil, nil
 	case f.Type != "":
 		return nil, nil, &Control{Type: f.Type, DeviceID: f.DeviceID, Epoch: f.Epoch, Reason: f.Reason,
-			Gap: f.Gap, Attempt: f.Attempt, DelayMS: f.DelayMS, Error: f.Error}, nil
+			Gap: f.Gap, LastSeq: f.LastSeq, Attempt: f.Attempt, DelayMS: f.DelayMS, Error: f.Error}, nil
 	}
 	return nil, nil, nil, fmt.Errorf("%w: neither a line nor a hello", errBadFrame)
 }
