@@ -36,7 +36,9 @@ type follow struct {
 	fail   chan error
 }
 
-func newScripted() *scripted { return &scripted{feeds: map[string]*follow{}, opened: make(chan *follow, 16)} }
+func newScripted() *scripted {
+	return &scripted{feeds: map[string]*follow{}, opened: make(chan *follow, 16)}
+}
 
 func (s *scripted) Follow(ctx context.Context, device string, start Start, fn func(UpstreamEvent)) error {
 	f := &follow{device: device, start: start, fn: fn, ctx: ctx, fail: make(chan error, 1)}
