@@ -41,6 +41,7 @@ type pendingLine struct {
 type conn struct {
 	srv      *Server
 	ws       *websocket.Conn
+	nc       *sockConn
 	deviceID string
 
 	mu       sync.Mutex
@@ -116,14 +117,14 @@ func (c *conn) goLive(epoch string, lastSeq uint64) {
 	}
 }
 
-// write sends queued frames until the queue is empty, then ends. A write
-// that does not complete within LagTimeout (the peer stopped reading and
-// the socket buffers are full) drops the connection: no close frame could
-// get through anyway.
+// write sends queued frames until the queue is empty, then ends; each
+// batch goes out in one write(2). A write that does not complete within
+// LagTimeout (the peer stopped reading and the socket buffers are full)
+// drops the connection: no close frame could get through anyway.
 func (c *conn) write() {
 	stuck := time.AfterFunc(time.Hour, func() {
 		c.fail(CloseLagging, reasonLagging, "")
-		c.ws.CloseNow()
+		c.nc.Conn.Close()
 	})
 	defer stuck.Stop()
 	var batch [][]byte
@@ -137,20 +138,28 @@ func (c *conn) write() {
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
+		stuck.Reset(c.srv.opt.LagTimeout)
+		c.nc.cork()
+		var err error
 		for i, f := range batch {
-			stuck.Reset(c.srv.opt.LagTimeout)
-			if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
-				c.fail(websocket.StatusInternalError, reasonError, "")
-				c.ws.CloseNow()
-				c.mu.Lock()
-				c.writing = false
-				c.mu.Unlock()
-				return
+			if err == nil {
+				err = c.ws.Write(context.Background(), websocket.MessageText, f)
 			}
 			batch[i] = nil
 		}
-		c.srv.metrics.delivered.Add(float64(len(batch)))
+		if uerr := c.nc.uncork(); err == nil {
+			err = uerr
+		}
 		stuck.Reset(time.Hour)
+		if err != nil {
+			c.fail(websocket.StatusInternalError, reasonError, "")
+			c.nc.Conn.Close()
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.srv.metrics.delivered.Add(float64(len(batch)))
 	}
 }
 
@@ -173,7 +182,9 @@ func (c *conn) failLocked(code websocket.StatusCode, reason, msg string) {
 		return
 	}
 	go func() {
-		t := time.AfterFunc(closeWait, func() { c.ws.CloseNow() })
+		// The library's close handshake waits up to 5 s for a frame being
+		// written; a stuck socket is dropped sooner.
+		t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
 		defer t.Stop()
 		_ = c.ws.Close(code, msg)
 	}()
@@ -219,7 +230,7 @@ func (c *conn) schedulePing() {
 		cancel()
 		if err != nil {
 			c.fail(0, reasonPing, "")
-			c.ws.CloseNow()
+			c.nc.Conn.Close()
 			return
 		}
 		c.schedulePing()

@@ -122,7 +122,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.running.Done()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true, // Origin is checked in admit, against --ws-origins
 		CompressionMode:    websocket.CompressionDisabled,
@@ -130,8 +131,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept answered (426 and the like)
 	}
+	if hw.conn == nil {
+		ws.CloseNow()
+		return
+	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{srv: s, ws: ws, deviceID: req.deviceID, finished: make(chan struct{})}
+	c := &conn{srv: s, ws: ws, nc: hw.conn, deviceID: req.deviceID, finished: make(chan struct{})}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -261,7 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.ws.CloseNow()
+			c.nc.Conn.Close()
 		}
 		<-done
 		return ctx.Err()
