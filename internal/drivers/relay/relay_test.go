@@ -20,6 +20,13 @@ import (
 	"github.com/liveplane/liveplane/internal/livelogclient"
 )
 
+const (
+	d1     = "0190a0b0-0000-7000-8000-000000000001"
+	d2     = "0190a0b0-0000-7000-8000-000000000002"
+	other  = "0190a0b0-0000-7000-8000-000000000003"
+	denied = "0190a0b0-0000-7000-8000-000000000004"
+)
+
 // scripted is an Upstream the test drives: each Follow waits for its
 // context and lets the test emit events.
 type scripted struct {
@@ -75,7 +82,7 @@ func line(dev, epoch string, seq, prev uint64) UpstreamEvent {
 func newTestRelay(t *testing.T, opts Options) (*Relay, *scripted, string) {
 	t.Helper()
 	up := newScripted()
-	auth := keys{"k1/d1": "", "k1/d2": "", "k1/other": domain.CodeNotFound, "k1/denied": domain.CodePermissionDenied}
+	auth := keys{"k1/" + d1: "", "k1/" + d2: "", "k1/" + other: domain.CodeNotFound, "k1/" + denied: domain.CodePermissionDenied}
 	r := New(up, auth, slog.New(slog.DiscardHandler), nil, opts)
 	mux := http.NewServeMux()
 	r.Handle(mux)
@@ -139,10 +146,10 @@ func TestRelayFanOutNoticesAndRegistry(t *testing.T) {
 	r, up, url := newTestRelay(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, aDone := follower(t, ctx, url, "d1", nil)
+	a, aDone := follower(t, ctx, url, d1, nil)
 	f := <-up.opened
-	b, bDone := follower(t, ctx, url, "d1", nil)
-	waitFor(t, "two browsers pending", func() bool { f2 := r.feeds["d1"]; f2.mu.Lock(); defer f2.mu.Unlock(); return len(f2.pending) == 2 })
+	b, bDone := follower(t, ctx, url, d1, nil)
+	waitFor(t, "two browsers pending", func() bool { f2 := r.feeds[d1]; f2.mu.Lock(); defer f2.mu.Unlock(); return len(f2.pending) == 2 })
 	f.fn(UpstreamEvent{Kind: UpLive, Epoch: "e1", LastSeq: 7, Recovered: true})
 	for _, s := range []*seen{a, b} {
 		if h := next(t, s, livelogclient.KindLive).Hello; h.LastSeq != 7 || h.Epoch != "e1" || !h.Recovered {
@@ -151,13 +158,13 @@ func TestRelayFanOutNoticesAndRegistry(t *testing.T) {
 	}
 	seq := uint64(7)
 	for i := range 50 {
-		f.fn(line("d1", "e1", seq+uint64(i%3)+1, seq))
+		f.fn(line(d1, "e1", seq+uint64(i%3)+1, seq))
 		seq += uint64(i%3) + 1
 	}
 	f.fn(UpstreamEvent{Kind: UpReconnecting, Attempt: 1, Delay: 250 * time.Millisecond, Err: errors.New("boom")})
 	f.fn(UpstreamEvent{Kind: UpLive, Epoch: "e1", LastSeq: seq, Recovered: true})
 	f.fn(UpstreamEvent{Kind: UpGap, Epoch: "e1", Reason: "window", AfterSeq: seq, BeforeSeq: seq + 10})
-	f.fn(line("d1", "e1", seq+10, seq+9))
+	f.fn(line(d1, "e1", seq+10, seq+9))
 	for _, s := range []*seen{a, b} {
 		var last uint64 = 7
 		for range 50 {
@@ -200,12 +207,12 @@ func TestRelayResumeFromTheRing(t *testing.T) {
 	_, up, url := newTestRelay(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keeper, _ := follower(t, ctx, url, "d1", nil) // keeps the feed open
+	keeper, _ := follower(t, ctx, url, d1, nil) // keeps the feed open
 	f := <-up.opened
 	f.fn(UpstreamEvent{Kind: UpLive, Epoch: "e1", LastSeq: 0, Recovered: true})
 	next(t, keeper, livelogclient.KindLive)
 	for s := uint64(1); s <= 5; s++ {
-		f.fn(line("d1", "e1", s*2, (s-1)*2))
+		f.fn(line(d1, "e1", s*2, (s-1)*2))
 	}
 	for range 5 {
 		next(t, keeper, livelogclient.KindLine)
@@ -221,7 +228,7 @@ func TestRelayResumeFromTheRing(t *testing.T) {
 		{livelogclient.Position{Epoch: "e1", Seq: 5}, false, 6},
 	} {
 		rctx, rcancel := context.WithCancel(ctx)
-		s, done := follower(t, rctx, url, "d1", &c.from)
+		s, done := follower(t, rctx, url, d1, &c.from)
 		if c.recovered {
 			if h := next(t, s, livelogclient.KindLive).Hello; !h.Recovered || h.LastSeq != c.from.Seq {
 				t.Fatalf("resume %+v: hello %+v", c.from, h)
@@ -231,7 +238,7 @@ func TestRelayResumeFromTheRing(t *testing.T) {
 			next(t, s, livelogclient.KindLive)
 		}
 		if c.first == 12 {
-			f.fn(line("d1", "e1", 12, 10))
+			f.fn(line(d1, "e1", 12, 10))
 		}
 		if l := next(t, s, livelogclient.KindLine).Line; l.Seq != c.first {
 			t.Fatalf("resume %+v: first line %d, want %d", c.from, l.Seq, c.first)
@@ -245,13 +252,13 @@ func TestRelayClosesALaggingBrowser(t *testing.T) {
 	_, up, url := newTestRelay(t, Options{Queue: 64})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	good, _ := follower(t, ctx, url, "d1", nil)
+	good, _ := follower(t, ctx, url, d1, nil)
 	f := <-up.opened
 	f.fn(UpstreamEvent{Kind: UpLive, Epoch: "e1", Recovered: true})
 	next(t, good, livelogclient.KindLive)
 	// A browser that never reads.
 	h := http.Header{"Authorization": {"Bearer k1"}}
-	slow, _, err := websocket.Dial(ctx, url+"/device-logs?deviceId=d1", &websocket.DialOptions{HTTPHeader: h})
+	slow, _, err := websocket.Dial(ctx, url+"/device-logs?deviceId="+d1, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +267,7 @@ func TestRelayClosesALaggingBrowser(t *testing.T) {
 	pad := strings.Repeat("x", 16<<10)
 	start := time.Now()
 	for s := uint64(1); s <= 2000; s++ {
-		ev := line("d1", "e1", s, s-1)
+		ev := line(d1, "e1", s, s-1)
 		ev.Raw = append(ev.Raw[:len(ev.Raw)-1], []byte(`,"data":"`+pad+`"}`)...)
 		f.fn(ev)
 		if s%16 == 0 {
@@ -300,19 +307,19 @@ func TestRelayRefusals(t *testing.T) {
 		status int
 	}{
 		{"", ws(http.Header{"Authorization": {"Bearer k1"}}), 400},
-		{"deviceId=d1&token=k1", ws(http.Header{}), 400},
-		{"deviceId=d1&last=5&seq=1&epoch=e", ws(http.Header{"Authorization": {"Bearer k1"}}), 400},
-		{"deviceId=d1&seq=1", ws(http.Header{"Authorization": {"Bearer k1"}}), 400},
-		{"deviceId=d1", ws(http.Header{"Authorization": {"Bearer k1"}, "Origin": {"https://evil.example"}}), 403},
-		{"deviceId=d1", ws(http.Header{}), 401},
-		{"deviceId=d1", ws(http.Header{"Authorization": {"Basic k1"}}), 401},
-		{"deviceId=d1", ws(http.Header{"Authorization": {"Bearer nope"}}), 401},
-		{"deviceId=d1", ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1"}}), 401},
-		{"deviceId=d1", ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 401},
-		{"deviceId=d1", ws(http.Header{"Cookie": {SessionCookie + "=s"}}), 401},
-		{"deviceId=other", ws(http.Header{"Authorization": {"Bearer k1"}}), 404},
-		{"deviceId=denied", ws(http.Header{"Authorization": {"Bearer k1"}}), 403},
-		{"deviceId=d1", http.Header{"Authorization": {"Bearer k1"}}, 426},
+		{"deviceId=" + d1 + "&token=k1", ws(http.Header{}), 400},
+		{"deviceId=" + d1 + "&last=5&seq=1&epoch=e", ws(http.Header{"Authorization": {"Bearer k1"}}), 400},
+		{"deviceId=" + d1 + "&seq=1", ws(http.Header{"Authorization": {"Bearer k1"}}), 400},
+		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Bearer k1"}, "Origin": {"https://evil.example"}}), 403},
+		{"deviceId=" + d1, ws(http.Header{}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Basic k1"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Bearer nope"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Cookie": {SessionCookie + "=s"}}), 401},
+		{"deviceId=" + other, ws(http.Header{"Authorization": {"Bearer k1"}}), 404},
+		{"deviceId=" + denied, ws(http.Header{"Authorization": {"Bearer k1"}}), 403},
+		{"deviceId=" + d1, http.Header{"Authorization": {"Bearer k1"}}, 426},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, url+"/device-logs?"+c.query, nil)
 		req.Header = c.header
@@ -329,7 +336,7 @@ func TestRelayRefusals(t *testing.T) {
 	// The allowed origin and the subprotocol credential get through.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, res, err := websocket.Dial(ctx, url+"/device-logs?deviceId=d2", &websocket.DialOptions{
+	conn, res, err := websocket.Dial(ctx, url+"/device-logs?deviceId="+d2, &websocket.DialOptions{
 		HTTPHeader: http.Header{"Origin": {"https://console.example"}}, Subprotocols: []string{"liveplane.v1", "bearer.k1"}})
 	if err != nil {
 		t.Fatalf("allowed browser refused: %v", err)
@@ -365,8 +372,8 @@ func TestGreet(t *testing.T) {
 }
 
 func FuzzHandshake(f *testing.F) {
-	f.Add("deviceId=d1&seq=4&epoch=e", "Bearer k", "liveplane.v1, bearer.k", "https://a.example")
-	f.Add("deviceId=d1&last=1001", "", "bearer.", "")
+	f.Add("deviceId=0190a0b0-0000-7000-8000-000000000001&seq=4&epoch=e", "Bearer k", "liveplane.v1, bearer.k", "https://a.example")
+	f.Add("deviceId=0190a0b0-0000-7000-8000-000000000001&last=1001", "", "bearer.", "")
 	f.Add("deviceId=%zz", "Bearer", ",,,", "::")
 	f.Fuzz(func(t *testing.T, rawQuery, authz, protos, origin string) {
 		req, err := http.NewRequest(http.MethodGet, "http://relay.test/device-logs", nil)

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/liveplane/liveplane/internal/domain"
 )
 
 // Subprotocol is the stream's WebSocket subprotocol.
@@ -26,8 +28,8 @@ func parseQuery(v url.Values) (query, error) {
 		}
 	}
 	q := query{device: v.Get("deviceId")}
-	if q.device == "" || len(q.device) > 128 || strings.ContainsAny(q.device, " \t\r\n/*>.") {
-		return query{}, errors.New("deviceId: required, a device id")
+	if !domain.ValidID(q.device) {
+		return query{}, errors.New("deviceId: missing or not a valid device id")
 	}
 	last, seq, epoch := v.Get("last"), v.Get("seq"), v.Get("epoch")
 	if last != "" && (seq != "" || epoch != "") {
