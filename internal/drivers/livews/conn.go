@@ -2,6 +2,7 @@ package livews
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -202,6 +203,16 @@ func (c *conn) read() {
 	for {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
+			if strings.Contains(err.Error(), "unmasked frame") {
+				// The library drops the socket without a word; RFC 6455
+				// allows a 1002 first, which tells the client why.
+				c.mu.Lock()
+				c.state, c.reason = closing, reasonProtocol
+				c.mu.Unlock()
+				t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
+				_ = c.ws.Close(websocket.StatusProtocolError, "client frames must be masked")
+				t.Stop()
+			}
 			c.fail(0, reasonClient, "")
 			return
 		}

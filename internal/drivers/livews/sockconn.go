@@ -2,9 +2,7 @@ package livews
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -88,10 +86,12 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &sockConn{Conn: conn}
-	var r io.Reader = w.conn
-	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent right after its request
-		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), w.conn)
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		// The library re-points the reader at the connection after the
+		// handshake (keeping what it buffered), so a fresh small one
+		// loses nothing. With early bytes buffered, keep net/http's.
+		br = bufio.NewReaderSize(w.conn, readBufSize)
 	}
-	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufSize), bufio.NewWriterSize(w.conn, writeBufSize)), nil
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, writeBufSize)), nil
 }
