@@ -45,16 +45,15 @@ type conn struct {
 	nc       *sockConn
 	deviceID string
 
-	mu       sync.Mutex
-	state    connState
-	epoch    string
-	lastSeq  uint64 // seq of the last line queued or sent
-	pending  []pendingLine
-	queue    [][]byte
-	writing  bool
-	reason   string // why it is closing
-	ping     *time.Timer
-	finished chan struct{} // closed when the handler is done
+	mu      sync.Mutex
+	state   connState
+	epoch   string
+	lastSeq uint64 // seq of the last line queued or sent
+	pending []pendingLine
+	queue   [][]byte
+	writing bool
+	reason  string // why it is closing
+	ping    *time.Timer
 }
 
 // deliver takes a live line for this subscriber. Never blocks on the socket.

@@ -120,8 +120,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
-	defer s.running.Done()
+	c, ok := s.upgrade(w, r, req)
+	if !ok {
+		s.running.Done()
+		return
+	}
+	// The HTTP handler returns now: net/http's per-connection state (its
+	// 4 KiB buffers, the request, this goroutine's grown stack) goes, and a
+	// fresh goroutine with a small stack waits for the client's frames.
+	go func() {
+		defer s.running.Done()
+		defer s.finish(c)
+		c.schedulePing()
+		c.read()
+	}()
+}
 
+// upgrade accepts the WebSocket, registers the subscriber (live first, then
+// history: a line stored meanwhile is in one or both, and goLive drops what
+// the history already sent) and sends the hello and history.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*conn, bool) {
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
@@ -129,42 +147,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return // Accept answered (426 and the like)
+		return nil, false // Accept answered (426 and the like)
 	}
 	if hw.conn == nil {
 		ws.CloseNow()
-		return
+		return nil, false
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{srv: s, ws: ws, nc: hw.conn, deviceID: req.deviceID, finished: make(chan struct{})}
+	c := &conn{srv: s, ws: ws, nc: hw.conn, deviceID: req.deviceID}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.metrics.subscribers.Inc()
-	defer func() {
-		s.hub.remove(c)
-		c.stopPing()
-		c.fail(0, reasonClient, "")
-		ws.CloseNow()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.metrics.subscribers.Dec()
-		c.mu.Lock()
-		reason := c.reason
-		c.mu.Unlock()
-		s.metrics.closed.WithLabelValues(reason).Inc()
-		close(c.finished)
-	}()
-
-	// Live first, then history: a line stored meanwhile is in one or both,
-	// and goLive drops what the history already sent.
 	s.hub.add(c)
 	if !s.sendHistory(c, req) {
-		return
+		s.finish(c)
+		return nil, false
 	}
-	c.schedulePing()
-	c.read()
+	return c, true
+}
+
+// finish releases everything a subscriber holds.
+func (s *Server) finish(c *conn) {
+	s.hub.remove(c)
+	c.stopPing()
+	c.fail(0, reasonClient, "")
+	c.ws.CloseNow()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.metrics.subscribers.Dec()
+	c.mu.Lock()
+	reason := c.reason
+	c.mu.Unlock()
+	s.metrics.closed.WithLabelValues(reason).Inc()
 }
 
 // sendHistory writes the hello and the history, then lets the live tail
