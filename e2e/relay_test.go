@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +226,13 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 			t.Errorf("browser ended with %v", err)
 		}
 	}
+	// The clients left nothing behind (livelogclient runs on the caller's
+	// goroutine; the connections' own goroutines end with them).
+	waitUntil(t, 10*time.Second, "the followers' goroutines to end", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "livelogclient.") && !strings.Contains(stacks, "coder/websocket.")
+	})
 	waitUntil(t, 10*time.Second, "the relay's registry to empty", func() bool {
 		return metricAt(t, rl.url, "liveplane_relay_upstreams") == 0 && metricAt(t, rl.url, "liveplane_relay_browsers") == 0
 	})
