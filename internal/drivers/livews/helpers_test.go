@@ -36,6 +36,7 @@ type env struct {
 	srv      *livews.Server
 	live     *natsbus.LiveLog
 	window   *natsbus.LiveWindow
+	js       jetstream.JetStream
 	reg      *prometheus.Registry
 	accounts *account.Service
 	devices  *device.Service
@@ -79,6 +80,7 @@ func newEnv(t *testing.T, opt livews.Options) *env {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
+	e.js = js
 	e.window, err = natsbus.NewLiveWindow(ctx, js, natsbus.LiveLogWindow{Lines: 100, Age: time.Hour, MaxBytes: 48 << 20}, nil)
 	if err != nil {
 		t.Fatal(err)

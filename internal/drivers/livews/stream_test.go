@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
+	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/drivers/livews"
 )
 
@@ -357,4 +358,41 @@ func metric(t *testing.T, e *env, name, reason string) float64 {
 func lineWith(dev string, i int, pad string) device.Line {
 	return device.Line{DeviceID: dev, Timestamp: time.Now().UTC(), Type: "uplink",
 		Message: fmt.Sprintf("Received uplink #%d", i), Data: map[string]any{"uplinkCount": i, "pad": pad}}
+}
+
+// The stream is recreated under a connected subscriber (an external NATS
+// restarted): its next line comes from another epoch, so it is closed with
+// 4009 and its resume says "epoch".
+func TestNewEpochClosesWithResync(t *testing.T) {
+	e := newEnv(t, livews.Options{})
+	e.publish(t, e.dev, 1, 1)
+	c := e.dial(t, "deviceId="+e.dev+"&last=1", e.key)
+	first := c.lines(1, c.hello.LastSeq)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.js.DeleteStream(ctx, natsbus.LiveLogStream); err != nil {
+		t.Fatal(err)
+	}
+	// The publisher recreates the stream; the feed notices the new epoch.
+	done := make(chan error, 1)
+	go func() { _, _, err := c.ws.Read(ctx); done <- err }()
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 2; ; i++ {
+		e.live.Publish(e.dev, lineWith(e.dev, i, ""))
+		select {
+		case err := <-done:
+			if websocket.CloseStatus(err) != livews.CloseResync {
+				t.Fatalf("closed with %v, want 4009", err)
+			}
+			r := e.dial(t, fmt.Sprintf("deviceId=%s&seq=%d&epoch=%s", e.dev, first.Seq, first.Epoch), e.key)
+			if r.hello.Recovered || r.hello.Reason != "epoch" || r.hello.Epoch == first.Epoch {
+				t.Fatalf("resume: %+v", r.hello)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("subscriber not told about the new epoch")
+		}
+	}
 }
