@@ -46,7 +46,7 @@ type env struct {
 	otherDev string // a device of account B
 }
 
-func newEnv(t *testing.T, opt livews.Options) *env {
+func newEnv(t testing.TB, opt livews.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, sqlstore.Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")})
@@ -167,13 +167,13 @@ type wireLine struct {
 func (l wireLine) n() int { v, _ := l.Data["uplinkCount"].(float64); return int(v) }
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	ws    *websocket.Conn
 	hello hello
 }
 
 // dial connects with the Authorization header and reads the hello.
-func (e *env) dial(t *testing.T, query, token string) *client {
+func (e *env) dial(t testing.TB, query, token string) *client {
 	t.Helper()
 	h := http.Header{}
 	if token != "" {

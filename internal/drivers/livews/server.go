@@ -98,6 +98,11 @@ func (s *Server) Run(ctx context.Context, feed livelog.Feed) error {
 	return feed.Follow(ctx, s.hub.dispatch)
 }
 
+// Deliver hands one line to this replica's subscribers of its device; Run
+// calls it for each line of the feed. Lines of one device must come in seq
+// order, from one goroutine.
+func (s *Server) Deliver(e livelog.Entry) { s.hub.dispatch(e) }
+
 // Subscribers is the number of open stream connections.
 func (s *Server) Subscribers() int { return s.hub.count() }
 
