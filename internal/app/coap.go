@@ -10,14 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nats-io/nats.go"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveplane/liveplane/internal/config"
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/device"
-	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/driven/sqlstore"
 	"github.com/liveplane/liveplane/internal/drivers/coap"
 )
@@ -97,13 +95,9 @@ func (notReady) PSK(context.Context, string) ([]byte, error) {
 
 // start opens the spool, builds the service and starts the writer (which
 // first replays what an earlier run left in the spool).
-func (d *devices) start(cfg config.Serve, ls *coapListeners, store *sqlstore.Store, nc *nats.Conn, reg prometheus.Registerer) error {
+func (d *devices) start(cfg config.Serve, ls *coapListeners, store *sqlstore.Store, live device.LiveLog, reg prometheus.Registerer) error {
 	var err error
 	if d.spool, err = sqlstore.OpenSpool(filepath.Join(cfg.DataDir, SpoolDir), sqlstore.SpoolOptions{Registerer: reg}); err != nil {
-		return err
-	}
-	live, err := natsbus.NewLiveLog(nc, d.log, reg)
-	if err != nil {
 		return err
 	}
 	d.writer = store.NewUplinkWriter(sqlstore.UplinkWriterOptions{Spool: d.spool, Logger: d.log, Registerer: reg})

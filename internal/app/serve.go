@@ -28,6 +28,7 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/driven/sqlstore"
+	"github.com/liveplane/liveplane/internal/drivers/livews"
 	"github.com/liveplane/liveplane/internal/drivers/ops"
 	"github.com/liveplane/liveplane/internal/drivers/rpc"
 )
@@ -112,12 +113,32 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	health.Mount(mux)
 	readModel := newProvisioningReadModel(store, bus.js, reg, log)
 	rpc.MountWithProvisioning(mux, accounts, readModel.view, log.With("component", "rpc"))
-	if err := dev.start(cfg, coapLn, store, bus.nc, reg); err != nil {
+	window, err := natsbus.NewLiveWindow(ctx, bus.js, liveLogWindow(cfg), log.With("component", "livelog"))
+	if err != nil {
+		return fmt.Errorf("--nats: live-log stream: %w", err)
+	}
+	live, err := natsbus.NewLiveLog(bus.js, natsbus.LiveLogOptions{
+		Logger: log.With("component", "livelog"), Registerer: reg, Ensure: window.Ensure,
+	})
+	if err != nil {
+		return err
+	}
+	defer live.Close() // after dev.shutdown (deferred below): no uplink publishes any more
+	if err := dev.start(cfg, coapLn, store, live, reg); err != nil {
 		return err
 	}
 	defer dev.shutdown()
 	rpc.MountDevices(mux, dev.svc, accounts, log.With("component", "rpc"))
 	rpc.MountConfig(mux, dev.svc, accounts, log.With("component", "rpc"))
+	stream, err := livews.New(livews.Options{
+		Auth: accounts, Devices: dev.svc, Window: window,
+		ServiceTokens: cfg.LiveLog.RelayTokens, Origins: cfg.LiveLog.WSOrigins,
+		PingInterval: cfg.LiveLog.PingInterval, Registerer: reg, Logger: log.With("component", "livews"),
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /ws", stream)
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -133,6 +154,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	defer stopPublisher()
 	g.Go(func() error { return publisher.Run(pubCtx) })
 	g.Go(func() error { return readModel.run(gctx) })
+	g.Go(func() error { return stream.Run(gctx, window) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
@@ -159,6 +181,9 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
 		err := srv.Shutdown(sctx)
+		// Hijacked stream connections are not the HTTP server's: close them
+		// with 1001 so clients resume on another replica.
+		err = errors.Join(err, stream.Shutdown(sctx))
 		if pk != nil {
 			err = errors.Join(err, pk.shutdown(sctx))
 		}
@@ -224,6 +249,8 @@ func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, err
 	if cfg.NATS == "" {
 		b.embedded, err = natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{
 			StoreDir: cfg.NATSStoreDir(), Listen: cfg.NATSListen, Token: cfg.NATSToken, Logger: log,
+			// The live-log window is a memory stream of up to --livelog-max-bytes.
+			MaxMemory: natsbus.DefaultEmbeddedMaxMemory + cfg.LiveLog.MaxBytes,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("--nats (embedded): %w", err)
@@ -263,4 +290,8 @@ func (b *bus) close() {
 	if b.embedded != nil {
 		b.embedded.Shutdown()
 	}
+}
+
+func liveLogWindow(cfg config.Serve) natsbus.LiveLogWindow {
+	return natsbus.LiveLogWindow{Lines: cfg.LiveLog.WindowLines, Age: cfg.LiveLog.WindowAge, MaxBytes: cfg.LiveLog.MaxBytes}
 }

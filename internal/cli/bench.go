@@ -12,5 +12,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	workloads["coap"] = &bench.CoAP{}
 	workloads["coap-sessions"] = &bench.CoAPSessions{}
 	workloads["enrol"] = &bench.Enrol{}
+	workloads["stream"] = &bench.Stream{}
 	return bench.Main(ctx, args, e.stdout, e.stderr, workloads)
 }

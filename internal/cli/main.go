@@ -58,6 +58,7 @@ func commands() map[string]command {
 		"provisioning-keys": {"manage the keys devices enrol with: create|list|revoke", runProvKeys},
 		"projections":       {"rebuild the read models from the event stream", runProjections},
 		"clusters":          {"list the registered Kubernetes clusters and their health", runClusters},
+		"logs":              {"follow a device's live log: follow --device ID [--since N]", runLogs},
 		"telemetry":         {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }

@@ -32,16 +32,28 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return app.Serve(ctx, cfg, log, e.stderr)
 }
 
-// The relay is built by the live-logs issue. Its configuration is already
-// parsed and validated, so a deployment script can be written against it.
+// runRelay runs the browser-facing live-log relay.
 func runRelay(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("liveplane relay", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if _, _, err := config.LoadRelay(fs, args, e.vars); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets masked) and exit")
+	cfg, warnings, err := config.LoadRelay(fs, args, e.vars)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if err != nil {
 		return usageError{err.Error()}
 	}
-	return errors.New("not available in this build yet: the live-log relay lands with the live-logs issue")
+	if *printConfig {
+		_, err := fmt.Fprint(e.stdout, cfg.String())
+		return err
+	}
+	if cfg.ServiceToken == "" {
+		return usagef("--service-token is required (one of serve's --relay-tokens)")
+	}
+	log := app.NewLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	return app.Relay(ctx, cfg, log)
 }

@@ -42,7 +42,8 @@ func TestServeDefaults(t *testing.T) {
 		LogLevel: "info", LogFormat: "text", ShutdownGrace: 10 * time.Second, ConfigStuckAfter: 5,
 		Pickup: Pickup{Addr: "127.0.0.1:3100", Auth: "token", MaxMessageBytes: 1 << 20, MaxQueue: 100000,
 			MaxQueueBytes: 1 << 30, TTL: 720 * time.Hour, AckTimeout: 30 * time.Second, TakeoverGrace: time.Second,
-			PushWindow: 10 * time.Second, FCMEndpoint: "https://fcm.googleapis.com", APNsEndpoint: "https://api.push.apple.com"}}
+			PushWindow: 10 * time.Second, FCMEndpoint: "https://fcm.googleapis.com", APNsEndpoint: "https://api.push.apple.com"},
+		LiveLog: LiveLog{WindowLines: 1000, WindowAge: 24 * time.Hour, MaxBytes: 256 << 20, PingInterval: 30 * time.Second}}
 	s.prov = provenance{}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", s, want)

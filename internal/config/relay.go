@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"time"
 )
 
 // Relay configures `liveplane relay`, the browser-facing live-log relay.
@@ -12,6 +13,8 @@ type Relay struct {
 	Upstream       string   // serve's HTTP address
 	ServiceToken   string   // the relay's credential towards serve
 	AllowedOrigins []string // browser origins accepted; empty = same origin only
+	ReconnectMin   time.Duration
+	ReconnectMax   time.Duration
 	LogLevel       string
 	LogFormat      string
 
@@ -28,6 +31,10 @@ func (r *Relay) settings() []setting {
 			help: "`token` the relay presents to serve when it opens a device's stream"},
 		{name: "allowed-origins", val: listValue{&r.AllowedOrigins},
 			help: "browser `origins` allowed to connect (comma-separated, such as https://console.example.com, or *); empty allows only the relay's own origin"},
+		{name: "reconnect-min", def: "100ms", val: durationValue{&r.ReconnectMin},
+			help: "first upstream reconnect delay ceiling (exponential backoff with full jitter)"},
+		{name: "reconnect-max", def: "10s", val: durationValue{&r.ReconnectMax},
+			help: "largest upstream reconnect delay"},
 	}, logSettings(&r.LogLevel, &r.LogFormat)...)
 }
 
@@ -52,6 +59,9 @@ func (r Relay) Validate() error {
 		if err := checkOrigin(o); err != nil {
 			v.check("allowed-origins", errors.New("entry "+quote(o)+": "+err.Error()))
 		}
+	}
+	if r.ReconnectMin <= 0 || r.ReconnectMax < r.ReconnectMin {
+		v.check("reconnect-max", errors.New("want 0 < reconnect-min <= reconnect-max"))
 	}
 	checkLogging(v, r.LogLevel, r.LogFormat)
 	return v.err()

@@ -27,6 +27,7 @@ type Serve struct {
 	// ConfigStuckAfter is how many uplinks without an ack of the current
 	// UpdateConfigCommand make a device's config sync state "stuck".
 	ConfigStuckAfter int64
+	LiveLog          LiveLog // live-log window and /ws stream (livelog.go)
 
 	prov provenance
 }
@@ -55,7 +56,7 @@ func (s *Serve) settings() []setting {
 			help: "`uplinks` without an ack of a configuration command after which the device shows as stuck (1..1000)"},
 		{name: "shutdown-grace", def: "10s", val: durationValue{&s.ShutdownGrace},
 			help: "how long shutdown waits for in-flight work to drain (`duration`, at most 5m)"},
-	}, append(pickupSettings(&s.Pickup), logSettings(&s.LogLevel, &s.LogFormat)...)...)
+	}, append(append(pickupSettings(&s.Pickup), liveLogSettings(&s.LiveLog)...), logSettings(&s.LogLevel, &s.LogFormat)...)...)
 }
 
 // logSettings are shared by every long-running command.
@@ -122,6 +123,7 @@ func (s Serve) Validate() error {
 	}
 	checkLogging(v, s.LogLevel, s.LogFormat)
 	validatePickup(v, s.Pickup)
+	validateLiveLog(v, s.LiveLog)
 	v.distinctPorts("TCP", "http", "pickup")
 	v.check("shutdown-grace", checkGrace(s.ShutdownGrace))
 	v.distinctPorts("UDP", "coap", "coaps")

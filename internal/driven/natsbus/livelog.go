@@ -1,55 +1,259 @@
 package natsbus
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
-// LiveLogSubjectPrefix is followed by the device id: one core-NATS subject
-// per device, so a WebSocket hub (the live-logs flow) subscribes to exactly
-// the devices its clients watch, on any replica.
+// LiveLogSubjectPrefix is followed by the device id: one subject per device
+// in the LIVEPLANE_LIVELOG stream, so a device's lines are one subject's
+// messages and their stream sequences are the lines' seqs.
 const LiveLogSubjectPrefix = "liveplane.livelog."
 
-// LiveLog publishes device live-log lines as JSON on core NATS. Publish only
-// buffers (nats.go writes in the background), so it never waits for the
-// database or the network; when the connection is down and its reconnect
-// buffer full, the line is dropped and counted: live logs are best effort.
-type LiveLog struct {
-	nc      *nats.Conn
-	log     *slog.Logger
-	dropped prometheus.Counter
+// Headers of a stored live-log line.
+const (
+	// PrevHeader carries the seq of the device's previous line, the value
+	// the publisher made JetStream check with expectedLastSubjSeqHeader.
+	PrevHeader                = "Liveplane-Prev"
+	expectedLastSubjSeqHeader = "Nats-Expected-Last-Subject-Sequence"
+)
+
+// Publisher limits: lines wait in a per-device queue while the device's
+// previous line is being stored (a device's lines are stored one at a
+// time, so each knows its predecessor's seq).
+const (
+	liveLogDeviceQueue = 256   // lines queued per device
+	liveLogTotalQueue  = 65536 // lines queued for all devices
+	liveLogLastCache   = 100_000
+	liveLogPublishWait = 2 * time.Second
+	liveLogAttempts    = 5
+)
+
+// LiveLogOptions configure NewLiveLog.
+type LiveLogOptions struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Ensure recreates the stream when a publish finds it missing (an
+	// external NATS server restarted and lost its memory streams).
+	Ensure func(context.Context) error
 }
+
+// LiveLog stores device live-log lines in the LIVEPLANE_LIVELOG stream.
+// Publish only queues: a goroutine per device with queued lines stores them
+// in order, each with the seq of its predecessor checked by JetStream
+// (Nats-Expected-Last-Subject-Sequence), so prev is exact even when several
+// replicas publish lines of the same device. A line that cannot be stored
+// (queue full, bus down) is dropped and counted: live logs are best effort,
+// but a drop is visible in liveplane_livelog_dropped_total and never leaves a
+// hole in the seq/prev chain.
+type LiveLog struct {
+	js        jetstream.JetStream
+	log       *slog.Logger
+	ensure    func(context.Context) error
+	dropped   prometheus.Counter
+	published prometheus.Counter
+	ctx       context.Context
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	queues map[string]*lineQueue
+	queued int
+	last   map[string]uint64 // device -> seq of its newest stored line, as far as we know
+}
+
+type lineQueue struct{ lines [][]byte }
 
 var _ device.LiveLog = (*LiveLog)(nil)
 
-func NewLiveLog(nc *nats.Conn, log *slog.Logger, reg prometheus.Registerer) (*LiveLog, error) {
-	l := &LiveLog{nc: nc, log: log, dropped: prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "liveplane_livelog_dropped_total", Help: "Live-log lines not published (bus down and its buffer full).",
-	})}
+func NewLiveLog(js jetstream.JetStream, o LiveLogOptions) (*LiveLog, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &LiveLog{js: js, log: o.Logger, ensure: o.Ensure, ctx: ctx, stop: stop,
+		queues: map[string]*lineQueue{}, last: map[string]uint64{},
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_livelog_dropped_total",
+			Help: "Live-log lines not stored (bus down, or the device's publish queue full).",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_livelog_published_total", Help: "Live-log lines stored in the live-log stream.",
+		}),
+	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
-	if reg != nil {
+	if reg := o.Registerer; reg != nil {
 		var err error
 		if l.dropped, err = register(reg, l.dropped); err != nil {
+			return nil, err
+		}
+		if l.published, err = register(reg, l.published); err != nil {
 			return nil, err
 		}
 	}
 	return l, nil
 }
 
+// Publish queues line for storage and returns at once.
 func (l *LiveLog) Publish(deviceID string, line device.Line) {
 	b, err := json.Marshal(line)
-	if err == nil {
-		err = l.nc.Publish(LiveLogSubjectPrefix+deviceID, b)
+	if err != nil || deviceID == "" {
+		l.drop(deviceID, errors.Join(err, errors.New("bad line")))
+		return
+	}
+	l.mu.Lock()
+	q := l.queues[deviceID]
+	switch {
+	case l.closed:
+		err = errors.New("closed")
+	case l.queued >= liveLogTotalQueue || (q != nil && len(q.lines) >= liveLogDeviceQueue):
+		err = errors.New("publish queue full")
 	}
 	if err != nil {
-		l.dropped.Inc()
-		l.log.Debug("live-log line dropped", "device", deviceID, "err", err)
+		l.mu.Unlock()
+		l.drop(deviceID, err)
+		return
 	}
+	l.queued++
+	if q == nil {
+		q = &lineQueue{}
+		l.queues[deviceID] = q
+		l.wg.Add(1)
+		go l.run(deviceID, q)
+	}
+	q.lines = append(q.lines, b)
+	l.mu.Unlock()
+}
+
+// Close stops storing; queued lines are dropped (counted) once the lines
+// being stored finish.
+func (l *LiveLog) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.stop()
+	l.wg.Wait()
+}
+
+func (l *LiveLog) drop(deviceID string, err error) {
+	l.dropped.Inc()
+	l.log.Debug("live-log line dropped", "device", deviceID, "err", err)
+}
+
+// run stores a device's queued lines one at a time and ends when the queue
+// is empty: idle devices cost no goroutine.
+func (l *LiveLog) run(deviceID string, q *lineQueue) {
+	defer l.wg.Done()
+	for {
+		l.mu.Lock()
+		if len(q.lines) == 0 {
+			delete(l.queues, deviceID)
+			l.mu.Unlock()
+			return
+		}
+		b := q.lines[0]
+		q.lines[0] = nil
+		q.lines = q.lines[1:]
+		l.queued--
+		prev, known := l.last[deviceID]
+		l.mu.Unlock()
+
+		seq, err := l.store(deviceID, b, prev, known)
+		l.mu.Lock()
+		if err != nil {
+			delete(l.last, deviceID)
+		} else {
+			if len(l.last) >= liveLogLastCache {
+				clear(l.last) // cheap bound; a miss costs one lookup
+			}
+			l.last[deviceID] = seq
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.drop(deviceID, err)
+		} else {
+			l.published.Inc()
+		}
+	}
+}
+
+// store publishes one line expecting prev as the subject's last seq; when
+// another publisher got there first (or prev is unknown) it reads the
+// subject's actual last seq and tries again.
+func (l *LiveLog) store(deviceID string, b []byte, prev uint64, known bool) (uint64, error) {
+	subject := LiveLogSubjectPrefix + deviceID
+	var err error
+	for range liveLogAttempts {
+		if l.ctx.Err() != nil {
+			return 0, l.ctx.Err()
+		}
+		var ack *jetstream.PubAck
+		if !known {
+			prev, err = l.lastSeq(subject)
+		}
+		if err == nil {
+			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+			p := strconv.FormatUint(prev, 10)
+			msg.Header[expectedLastSubjSeqHeader] = []string{p}
+			msg.Header[PrevHeader] = []string{p}
+			ctx, cancel := context.WithTimeout(l.ctx, liveLogPublishWait)
+			ack, err = l.js.PublishMsg(ctx, msg)
+			cancel()
+		}
+		switch {
+		case err == nil:
+			return ack.Sequence, nil
+		case isWrongLastSeq(err):
+			known = false
+		case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrStreamNotFound):
+			if l.ensure == nil {
+				return 0, err
+			}
+			ctx, cancel := context.WithTimeout(l.ctx, liveLogPublishWait)
+			eerr := l.ensure(ctx)
+			cancel()
+			if eerr != nil {
+				return 0, errors.Join(err, eerr)
+			}
+			known = false
+		default:
+			return 0, err
+		}
+	}
+	return 0, err
+}
+
+func (l *LiveLog) lastSeq(subject string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, liveLogPublishWait)
+	defer cancel()
+	s, err := l.js.Stream(ctx, LiveLogStream)
+	if err != nil {
+		return 0, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
+}
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

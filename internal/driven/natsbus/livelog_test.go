@@ -1,52 +1,241 @@
 package natsbus_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
+	"github.com/liveplane/liveplane/internal/domain/livelog"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
-func TestLiveLogPublishesPerDeviceSubject(t *testing.T) {
-	url, _ := natstest.Start(t)
+var testWindow = natsbus.LiveLogWindow{Lines: 50, Age: time.Hour, MaxBytes: 8 << 20}
+
+// liveLogSetup returns a window and a publisher on their own connection.
+func liveLogSetup(t *testing.T, url string) (*natsbus.LiveWindow, *natsbus.LiveLog) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, err := natsbus.NewLiveWindow(ctx, js, testWindow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := natsbus.NewLiveLog(js, natsbus.LiveLogOptions{Ensure: w.Ensure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return w, l
+}
+
+func line(dev string, n int) device.Line {
+	return device.Line{DeviceID: dev, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Type: "uplink",
+		Message: fmt.Sprintf("Received uplink #%d", n), Data: map[string]any{"uplinkCount": n}}
+}
+
+// waitLast waits until the device's newest line is the n-th of total.
+func waitCount(t *testing.T, w *natsbus.LiveWindow, dev string, n int) []livelog.Entry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, lines, err := livelog.Open(context.Background(), w, dev, livelog.Request{Last: livelog.MaxHistory})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) >= n || time.Now().After(deadline) {
+			if len(lines) != n {
+				t.Fatalf("%s has %d lines, want %d", dev, len(lines), n)
+			}
+			return lines
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLiveLogStoresPerDeviceWithSeqAndPrev(t *testing.T) {
+	url, _ := natstest.Start(t)
+	w, l := liveLogSetup(t, url)
+	nc, _ := nats.Connect(url)
 	defer nc.Close()
 	sub, err := nc.SubscribeSync(natsbus.LiveLogSubjectPrefix + "dev-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
+	_ = nc.Flush()
+	for i := 1; i <= 3; i++ {
+		l.Publish("dev-a", line("dev-a", i))
+		l.Publish("dev-b", line("dev-b", i))
 	}
-	ll, err := natsbus.NewLiveLog(nc, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	ll.Publish("dev-b", device.Line{DeviceID: "dev-b", Type: "uplink", Message: "other device"})
-	ll.Publish("dev-a", device.Line{DeviceID: "dev-a", Timestamp: now, Type: "uplink", Message: "Received uplink #7",
-		Data: map[string]any{"uplinkCount": 7}})
-	msg, err := sub.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatal(err)
+	a := waitCount(t, w, "dev-a", 3)
+	waitCount(t, w, "dev-b", 3)
+	if a[0].Prev != 0 || a[1].Prev != a[0].Seq || a[2].Prev != a[1].Seq || a[1].Seq <= a[0].Seq {
+		t.Fatalf("seq/prev chain broken: %+v", a)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(msg.Data, &got); err != nil {
+	if err := json.Unmarshal(a[2].Body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["deviceId"] != "dev-a" || got["type"] != "uplink" || got["message"] != "Received uplink #7" ||
-		got["timestamp"] != "2026-01-02T03:04:05Z" || got["data"].(map[string]any)["uplinkCount"] != 7.0 {
-		t.Fatalf("line = %v", got)
+	if got["deviceId"] != "dev-a" || got["message"] != "Received uplink #3" || got["timestamp"] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("body = %s", a[2].Body)
 	}
-	if _, err := sub.NextMsg(100 * time.Millisecond); err == nil {
-		t.Fatal("a line of another device reached this device's subject")
+	// Core NATS subscribers still see each line on the device's subject.
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil || msg.Header.Get(natsbus.PrevHeader) != "0" {
+		t.Fatalf("core subscriber: %v %v", msg, err)
+	}
+}
+
+// Two publishers (two replicas) storing lines of one device at once: every
+// line is stored and the prev chain has no hole and no fork.
+func TestLiveLogPrevExactWithConcurrentPublishers(t *testing.T) {
+	url, _ := natstest.Start(t)
+	w, l1 := liveLogSetup(t, url)
+	_, l2 := liveLogSetup(t, url)
+	const each = 40 // < testWindow.Lines / 2 + ... keep all retained
+	var wg sync.WaitGroup
+	for _, l := range []*natsbus.LiveLog{l1, l2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				l.Publish("hot", line("hot", i))
+				if i%4 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	lines := waitCount(t, w, "hot", min(2*each, int(testWindow.Lines)))
+	for i := 1; i < len(lines); i++ {
+		if lines[i].Prev != lines[i-1].Seq {
+			t.Fatalf("line %d: prev %d, previous seq %d", i, lines[i].Prev, lines[i-1].Seq)
+		}
+	}
+	// Walk forward from the first retained line: the same chain.
+	e, ok, err := w.Next(context.Background(), "hot", 0)
+	if err != nil || !ok || e.Seq != lines[0].Seq {
+		t.Fatalf("Next(0) = %+v %v %v", e, ok, err)
+	}
+}
+
+func TestLiveLogResume(t *testing.T) {
+	url, _ := natstest.Start(t)
+	w, l := liveLogSetup(t, url)
+	ctx := context.Background()
+	for i := range 10 {
+		l.Publish("d", line("d", i))
+	}
+	lines := waitCount(t, w, "d", 10)
+	epoch := lines[0].Epoch
+
+	// Resume from the 4th line: lines 5..10, recovered.
+	h, got, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: lines[3].Seq, Epoch: epoch})
+	if err != nil || !h.Recovered || len(got) != 6 || got[0].Seq != lines[4].Seq || h.LastSeq != lines[3].Seq {
+		t.Fatalf("resume: %+v %d lines, err %v", h, len(got), err)
+	}
+	// Resume from the newest: nothing missed.
+	h, got, err = livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: lines[9].Seq, Epoch: epoch})
+	if err != nil || !h.Recovered || len(got) != 0 || h.LastSeq != lines[9].Seq {
+		t.Fatalf("resume at head: %+v %d lines, err %v", h, len(got), err)
+	}
+	// last=3
+	h, got, err = livelog.Open(ctx, w, "d", livelog.Request{Last: 3})
+	if err != nil || len(got) != 3 || got[2].Seq != lines[9].Seq || h.LastSeq != lines[6].Seq {
+		t.Fatalf("last=3: %+v %v", h, got)
+	}
+
+	// 60 more lines push the first 20 out of the 50-line window: resuming
+	// from the 4th is a gap, stated.
+	for i := 10; i < 70; i++ {
+		l.Publish("d", line("d", i))
+	}
+	all := waitCount(t, w, "d", 50)
+	h, got, err = livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: lines[3].Seq, Epoch: epoch})
+	if err != nil || h.Recovered || h.Reason != livelog.ReasonWindow || h.Gap == nil ||
+		h.Gap.AfterSeq != lines[3].Seq || h.Gap.BeforeSeq != all[0].Seq || len(got) != 50 {
+		t.Fatalf("gap: %+v gap=%+v %d lines, err %v", h, h.Gap, len(got), err)
+	}
+	// A wrong epoch: every retained line, not recovered.
+	h, got, err = livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: 5, Epoch: "other"})
+	if err != nil || h.Recovered || h.Reason != livelog.ReasonEpoch || len(got) != 50 || h.Epoch != epoch {
+		t.Fatalf("epoch: %+v %d lines, err %v", h, len(got), err)
+	}
+}
+
+// The embedded server restarts: memory lines are gone and the stream comes
+// back with a new epoch; a resume with the old epoch says so.
+func TestLiveLogEpochChangesWhenStreamIsRecreated(t *testing.T) {
+	opts := natstest.Options(t)
+	srv := natstest.Run(t, opts)
+	w, l := liveLogSetup(t, srv.ClientURL())
+	l.Publish("d", line("d", 1))
+	before := waitCount(t, w, "d", 1)
+	srv = natstest.Restart(t, srv, opts, nil)
+	_ = srv
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The publisher finds the stream gone and recreates it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.Publish("d", line("d", 2))
+		e, ok, _ := w.Last(ctx, "d")
+		if ok && e.Epoch != before[0].Epoch {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no line stored after the restart")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h, _, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before[0].Seq, Epoch: before[0].Epoch})
+	if err != nil || h.Recovered || h.Reason != livelog.ReasonEpoch {
+		t.Fatalf("after restart: %+v %v", h, err)
+	}
+}
+
+func TestLiveLogFollowDeliversInOrder(t *testing.T) {
+	url, _ := natstest.Start(t)
+	w, l := liveLogSetup(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan livelog.Entry, 100)
+	done := make(chan error, 1)
+	go func() { done <- w.Follow(ctx, func(e livelog.Entry) { got <- e }) }()
+	time.Sleep(200 * time.Millisecond) // DeliverNew: let the consumer start
+	for i := range 20 {
+		l.Publish(fmt.Sprint("d", i%2), line("d", i))
+	}
+	last := map[string]uint64{}
+	for range 20 {
+		select {
+		case e := <-got:
+			if e.Prev != last[e.DeviceID] {
+				t.Fatalf("%s: prev %d after %d", e.DeviceID, e.Prev, last[e.DeviceID])
+			}
+			last[e.DeviceID] = e.Seq
+		case <-time.After(5 * time.Second):
+			t.Fatal("feed stalled")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,217 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/livelog"
+)
+
+// epochCheckEvery is how often Follow compares the stream's epoch with the
+// one it follows: a stream recreated behind its back (an external NATS
+// server restarted) must not be read as the continuation of the old one.
+const epochCheckEvery = 5 * time.Second
+
+// LiveWindow reads the live-log stream: history by direct gets (one request
+// per line, on any replica of the stream) and the live feed by one ordered
+// consumer over every device's subject.
+type LiveWindow struct {
+	js     jetstream.JetStream
+	window LiveLogWindow
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	stream jetstream.Stream
+	epoch  string
+}
+
+var (
+	_ livelog.Window = (*LiveWindow)(nil)
+	_ livelog.Feed   = (*LiveWindow)(nil)
+)
+
+// NewLiveWindow ensures the stream exists with the window's limits.
+func NewLiveWindow(ctx context.Context, js jetstream.JetStream, w LiveLogWindow, log *slog.Logger) (*LiveWindow, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lw := &LiveWindow{js: js, window: w, log: log}
+	if _, _, err := lw.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return lw, nil
+}
+
+// Ensure recreates the stream if it is gone (for LiveLogOptions.Ensure).
+func (w *LiveWindow) Ensure(ctx context.Context) error {
+	_, _, err := w.refresh(ctx)
+	return err
+}
+
+func (w *LiveWindow) refresh(ctx context.Context) (jetstream.Stream, string, error) {
+	epoch, err := EnsureLiveLogStream(ctx, w.js, w.window)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := w.js.Stream(ctx, LiveLogStream)
+	if err != nil {
+		return nil, "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.epoch != "" && w.epoch != epoch {
+		w.log.Warn("live-log stream was recreated: new epoch", "old", w.epoch, "epoch", epoch)
+	}
+	w.stream, w.epoch = s, epoch
+	return s, epoch, nil
+}
+
+func (w *LiveWindow) current() (jetstream.Stream, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stream, w.epoch
+}
+
+func (w *LiveWindow) Epoch(context.Context) (string, error) {
+	_, e := w.current()
+	return e, nil
+}
+
+func (w *LiveWindow) Last(ctx context.Context, deviceID string) (livelog.Entry, bool, error) {
+	s, epoch := w.current()
+	m, err := s.GetLastMsgForSubject(ctx, LiveLogSubjectPrefix+deviceID)
+	return w.entry(deviceID, epoch, m, err)
+}
+
+func (w *LiveWindow) Get(ctx context.Context, deviceID string, seq uint64) (livelog.Entry, bool, error) {
+	if seq == 0 {
+		return livelog.Entry{}, false, nil
+	}
+	s, epoch := w.current()
+	m, err := s.GetMsg(ctx, seq)
+	if err == nil && m.Subject != LiveLogSubjectPrefix+deviceID {
+		return livelog.Entry{}, false, nil
+	}
+	return w.entry(deviceID, epoch, m, err)
+}
+
+func (w *LiveWindow) Next(ctx context.Context, deviceID string, from uint64) (livelog.Entry, bool, error) {
+	s, epoch := w.current()
+	m, err := s.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(LiveLogSubjectPrefix+deviceID))
+	return w.entry(deviceID, epoch, m, err)
+}
+
+func (w *LiveWindow) entry(deviceID, epoch string, m *jetstream.RawStreamMsg, err error) (livelog.Entry, bool, error) {
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return livelog.Entry{}, false, nil
+	case err != nil:
+		return livelog.Entry{}, false, domain.Errorf(domain.CodeUnavailable, "natsbus.LiveWindow", "read live-log window: %v", err)
+	}
+	return livelog.Entry{DeviceID: deviceID, Seq: m.Sequence, Prev: prevOf(m.Header), Epoch: epoch, Body: m.Data}, true, nil
+}
+
+func prevOf(h nats.Header) uint64 {
+	v := h[PrevHeader]
+	if len(v) == 0 {
+		return 0
+	}
+	p, _ := strconv.ParseUint(v[0], 10, 64)
+	return p
+}
+
+// Follow delivers each line stored from now on. It restarts its consumer
+// after errors, from the line after the last one delivered, and from the
+// start of the stream when the epoch changed.
+func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) error {
+	var last atomic.Uint64 // written by the consumer's goroutine
+	_, followed := w.current()
+	for ctx.Err() == nil {
+		s, epoch := w.current()
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{LiveLogSubjects}, DeliverPolicy: jetstream.DeliverNewPolicy}
+		switch {
+		case epoch != followed:
+			cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+			followed = epoch
+			last.Store(0)
+		case last.Load() > 0:
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last.Load()+1
+		}
+		err := w.follow(ctx, s, cfg, func(m jetstream.Msg) {
+			md, err := m.Metadata()
+			if err != nil {
+				return
+			}
+			last.Store(md.Sequence.Stream)
+			deliver(livelog.Entry{DeviceID: strings.TrimPrefix(m.Subject(), LiveLogSubjectPrefix),
+				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data()})
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.log.Warn("live-log feed restarting", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		if _, _, err := w.refresh(ctx); err != nil {
+			w.log.Warn("live-log stream unavailable", "err", err)
+		}
+	}
+	return nil
+}
+
+// follow consumes until ctx ends, the consumer fails, or the stream's epoch
+// changes.
+func (w *LiveWindow) follow(ctx context.Context, s jetstream.Stream, cfg jetstream.OrderedConsumerConfig, fn func(jetstream.Msg)) error {
+	cons, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(fn, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+			errors.Is(err, jetstream.ErrOrderConsumerUsedAsFetch) {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
+	_, epoch := w.current()
+	tick := time.NewTicker(epochCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case <-tick.C:
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			info, err := s.Info(ictx)
+			cancel()
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return err
+			}
+			if err == nil && epochOf(info) != epoch {
+				return errors.New("the live-log stream was recreated")
+			}
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package livews
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// Close codes of the stream (docs/live-logs.md).
+const (
+	CloseLagging websocket.StatusCode = 4008 // outgoing queue full: resume from the last seq
+	CloseResync  websocket.StatusCode = 4009 // continuity lost (new epoch, skipped lines): resume
+)
+
+// readLimit bounds a client message; clients send none, so a small limit
+// costs nothing and an oversized one is refused with 1009.
+const readLimit = 4096
+
+type connState int
+
+const (
+	buffering connState = iota // history being sent; live lines wait in pending
+	live
+	closing
+)
+
+type pendingLine struct {
+	seq, prev uint64
+	epoch     string
+	frame     []byte
+}
+
+// conn is one subscriber. Its goroutines: the HTTP handler's, which sends
+// the hello and history and then reads (pongs, closes, protocol errors); a
+// writer that exists only while frames are queued; a ping that exists only
+// while one is outstanding. An idle subscriber is one blocked goroutine, a
+// timer and no buffer of its own.
+type conn struct {
+	srv      *Server
+	ws       *websocket.Conn
+	nc       *sockConn
+	deviceID string
+
+	mu      sync.Mutex
+	state   connState
+	epoch   string
+	lastSeq uint64 // seq of the last line queued or sent
+	pending []pendingLine
+	queue   [][]byte
+	writing bool
+	reason  string // why it is closing
+	ping    *time.Timer
+}
+
+// deliver takes a live line for this subscriber. Never blocks on the socket.
+func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case buffering:
+		if len(c.pending) >= c.srv.opt.QueueFrames {
+			c.failLocked(CloseLagging, reasonLagging, "lagging: resume from your last seq")
+			return
+		}
+		c.pending = append(c.pending, pendingLine{seq, prev, epoch, frame})
+	case live:
+		c.liveLocked(seq, prev, epoch, frame)
+	}
+}
+
+// liveLocked queues a frame after the continuity checks: a line already
+// sent is skipped (the history/live seam), a line whose prev is not the last
+// seq sent means lines were skipped or the epoch changed, and the client must
+// resume to learn which.
+func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte) {
+	switch {
+	case epoch != c.epoch:
+		c.failLocked(CloseResync, reasonResync, "resync: the stream epoch changed, resume")
+		return
+	case seq <= c.lastSeq:
+		return
+	case prev != c.lastSeq:
+		c.failLocked(CloseResync, reasonResync, "resync: resume from your last seq")
+		return
+	case len(c.queue) >= c.srv.opt.QueueFrames:
+		c.failLocked(CloseLagging, reasonLagging, "lagging: resume from your last seq")
+		return
+	}
+	c.lastSeq = seq
+	c.queue = append(c.queue, frame)
+	if !c.writing {
+		c.writing = true
+		go c.write()
+	}
+}
+
+// goLive is called after the hello and history were sent: the lines that
+// arrived meanwhile go through the live checks, then the live tail flows.
+func (c *conn) goLive(epoch string, lastSeq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != buffering {
+		return
+	}
+	c.state, c.epoch, c.lastSeq = live, epoch, lastSeq
+	pending := c.pending
+	c.pending = nil
+	for _, p := range pending {
+		if c.state != live {
+			break
+		}
+		c.liveLocked(p.seq, p.prev, p.epoch, p.frame)
+	}
+}
+
+// write sends queued frames until the queue is empty, then ends; each
+// batch goes out in one write(2). A write that does not complete within
+// LagTimeout (the peer stopped reading and the socket buffers are full)
+// drops the connection: no close frame could get through anyway.
+func (c *conn) write() {
+	stuck := time.AfterFunc(time.Hour, func() {
+		c.fail(CloseLagging, reasonLagging, "")
+		c.nc.Conn.Close()
+	})
+	defer stuck.Stop()
+	var batch [][]byte
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.state != live {
+			c.writing = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.mu.Unlock()
+		stuck.Reset(c.srv.opt.LagTimeout)
+		c.nc.cork()
+		var err error
+		for i, f := range batch {
+			if err == nil {
+				err = c.ws.Write(context.Background(), websocket.MessageText, f)
+			}
+			batch[i] = nil
+		}
+		if uerr := c.nc.uncork(); err == nil {
+			err = uerr
+		}
+		stuck.Reset(time.Hour)
+		if err != nil {
+			c.fail(websocket.StatusInternalError, reasonError, "")
+			c.nc.Conn.Close()
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.srv.metrics.delivered.Add(float64(len(batch)))
+	}
+}
+
+func (c *conn) fail(code websocket.StatusCode, reason, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failLocked(code, reason, msg)
+}
+
+// failLocked starts closing with code, once. The close frame is sent from
+// another goroutine (it may wait for a frame being written); if the close
+// handshake has not finished within closeWait, the socket is dropped.
+func (c *conn) failLocked(code websocket.StatusCode, reason, msg string) {
+	if c.state == closing {
+		return
+	}
+	c.state, c.reason = closing, reason
+	c.pending, c.queue = nil, nil
+	if msg == "" {
+		return
+	}
+	go func() {
+		// The library's close handshake waits up to 5 s for a frame being
+		// written; a stuck socket is dropped sooner.
+		t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
+		defer t.Stop()
+		_ = c.ws.Close(code, msg)
+	}()
+}
+
+// closeWait bounds a close handshake, so a lagging subscriber is gone
+// within LagTimeout + closeWait.
+const closeWait = time.Second
+
+// read runs in the handler goroutine until the connection ends. Clients
+// send no data messages: any is a protocol error with its RFC 6455 code.
+// Oversized messages (1009) and malformed frames (1002) are refused by the
+// WebSocket library itself.
+func (c *conn) read() {
+	for {
+		typ, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			if strings.Contains(err.Error(), "unmasked frame") {
+				// The library drops the socket without a word; RFC 6455
+				// allows a 1002 first, which tells the client why.
+				c.mu.Lock()
+				c.state, c.reason = closing, reasonProtocol
+				c.mu.Unlock()
+				t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
+				_ = c.ws.Close(websocket.StatusProtocolError, "client frames must be masked")
+				t.Stop()
+			}
+			c.fail(0, reasonClient, "")
+			return
+		}
+		switch {
+		case typ == websocket.MessageBinary:
+			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "binary messages are not accepted")
+		case !utf8.Valid(data):
+			c.fail(websocket.StatusInvalidFramePayloadData, reasonProtocol, "text message is not valid UTF-8")
+		default:
+			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "clients send no messages on this stream")
+		}
+	}
+}
+
+// schedulePing arms the next ping; each ping runs in the timer's goroutine
+// and must be answered within the interval.
+func (c *conn) schedulePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == closing {
+		return
+	}
+	c.ping = time.AfterFunc(c.srv.opt.PingInterval, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opt.PingInterval)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			c.fail(0, reasonPing, "")
+			c.nc.Conn.Close()
+			return
+		}
+		c.schedulePing()
+	})
+}
+
+func (c *conn) stopPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+}
