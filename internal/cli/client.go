@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -101,11 +103,17 @@ type protoMessage = proto.Message
 
 func (c *apiClient) print(msg proto.Message, header []string, rows [][]string) error {
 	if c.cfg.Output == "json" {
-		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: false}.Marshal(msg)
+		b, err := protojson.MarshalOptions{EmitUnpopulated: false}.Marshal(msg)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(c.out, string(b))
+		// protojson varies its whitespace on purpose (so nobody depends on
+		// it); scripts that read this output do, so re-indent it stably.
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(c.out, out.String())
 		return err
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)

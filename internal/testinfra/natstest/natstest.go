@@ -27,7 +27,7 @@ func Options(t testing.TB) *server.Options {
 		Port:                   server.RANDOM_PORT,
 		JetStream:              true,
 		StoreDir:               t.TempDir(),
-		JetStreamMaxMemory:     64 << 20,
+		JetStreamMaxMemory:     1 << 30,
 		JetStreamMaxStore:      4 << 30,
 		DisableJetStreamBanner: true,
 		NoLog:                  true,
