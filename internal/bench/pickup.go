@@ -53,15 +53,17 @@ func (*Pickup) Help() string {
   takeover  --takeovers scripted takeovers with late removeLiveSession and
             removeMessages from the superseded socket. Extra:
             superseded_deliveries, lost, stale_removes_honoured (must be 0).
-The spawned server's pickup gateway is at its default ws://127.0.0.1:3100
-unless --pickup-url says otherwise; --peer-args spawns a second instance
-(e.g. the same --database and --nats) whose gateway is --peer-url.
+A spawned server's pickup gateway listens on a free loopback port, which
+the workload finds in its start-up line (--pickup-url overrides; without
+--spawn the default is ws://127.0.0.1:3100); --peer-args spawns a second
+instance (e.g. the same --database and --nats) whose gateway is found the
+same way, or is --peer-url.
 The token (admin) creates an account and uses its API key.`
 }
 
 func (p *Pickup) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&p.scenario, "scenario", "add", "add, replay, add-vs-replay, live, drain or takeover")
-	fs.StringVar(&p.url, "pickup-url", "ws://127.0.0.1:3100", "the gateway's WebSocket `URL`")
+	fs.StringVar(&p.url, "pickup-url", "", "the gateway's WebSocket `URL` (default: the spawned server's gateway, else ws://127.0.0.1:3100)")
 	fs.StringVar(&p.peerURL, "peer-url", "", "live: a second instance's gateway `URL`; sessions are held there, adds go to --pickup-url")
 	fs.StringVar(&p.peerArgs, "peer-args", "", "spawn the second instance with these serve flags (space-separated)")
 	fs.IntVar(&p.sockets, "sockets", 8, "gateway sockets (mediator connections) the load is spread over")
@@ -76,6 +78,12 @@ func (p *Pickup) Flags(fs *flag.FlagSet) {
 }
 
 func (p *Pickup) Run(ctx context.Context, env Env) (Result, error) {
+	if p.url == "" {
+		p.url = "ws://127.0.0.1:3100"
+		if env.Server != nil && env.Server.PickupAddr() != "" {
+			p.url = "ws://" + env.Server.PickupAddr()
+		}
+	}
 	if p.key == "" {
 		key, err := pickupKey(ctx, env)
 		if err != nil {
@@ -89,7 +97,10 @@ func (p *Pickup) Run(ctx context.Context, env Env) (Result, error) {
 			return Result{}, fmt.Errorf("--peer-args: %w", err)
 		}
 		defer peer.Stop()
-		env.Log.Info("peer ready", "pid", peer.PID())
+		if p.peerURL == "" && peer.PickupAddr() != "" {
+			p.peerURL = "ws://" + peer.PickupAddr()
+		}
+		env.Log.Info("peer ready", "pid", peer.PID(), "pickup", p.peerURL)
 	}
 	var (
 		res Result

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type Server struct {
 	ownDir  bool
 	stderr  *tail
 	timeout time.Duration
+
+	pickupAddr string // from the serving line; "" when unknown
 
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // set before done closes
@@ -83,7 +86,13 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		s.ownDir = true
 	}
 
-	args := append([]string{"serve", "--data-dir", s.dataDir, "--http", addr, "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}, opts.Args...)
+	args := []string{"serve", "--data-dir", s.dataDir, "--http", addr, "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}
+	if !hasFlag(opts.Args, "pickup") {
+		// A free port, so that several spawned servers (and other tests)
+		// never fight over the default 3100; PickupAddr reports it.
+		args = append(args, "--pickup", "127.0.0.1:0")
+	}
+	args = append(args, opts.Args...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), opts.Env...)
 	s.cmd.Stdout = opts.Stdout
@@ -117,7 +126,28 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		_ = s.Stop()
 		return nil, err
 	}
+	if m := pickupServing.FindStringSubmatch(s.stderr.String()); m != nil && m[1] != "off" {
+		s.pickupAddr = m[1]
+	}
 	return s, nil
+}
+
+// pickupServing finds the pickup gateway's address in serve's start-up line.
+var pickupServing = regexp.MustCompile(`msg="liveplane serving" .*pickup=(\S+)`)
+
+// PickupAddr is the spawned server's pickup gateway address (host:port), or
+// "" when it runs none or did not say.
+func (s *Server) PickupAddr() string { return s.pickupAddr }
+
+// hasFlag reports whether args set --name (as "--name", "--name=v", "-name").
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {

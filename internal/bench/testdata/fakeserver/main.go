@@ -30,6 +30,7 @@ func run() error {
 	httpAddr := fs.String("http", "", "")
 	fs.String("coap", "", "")
 	fs.String("coaps", "", "")
+	fs.String("pickup", "", "")
 	fail := fs.String("fail", "", "exit at once with this message on stderr")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		return err
