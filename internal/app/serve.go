@@ -113,7 +113,9 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	health.Mount(mux)
 	readModel := newProvisioningReadModel(store, bus.js, reg, log)
 	rpc.MountWithProvisioning(mux, accounts, readModel.view, log.With("component", "rpc"))
-	window, err := natsbus.NewLiveWindow(ctx, bus.js, liveLogWindow(cfg), log.With("component", "livelog"))
+	lw := liveLogWindow(cfg)
+	lw.Replicas = natsbus.ReplicasFor(bus.nc)
+	window, err := natsbus.NewLiveWindow(ctx, bus.js, lw, log.With("component", "livelog"))
 	if err != nil {
 		return fmt.Errorf("--nats: live-log stream: %w", err)
 	}

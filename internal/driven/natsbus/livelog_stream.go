@@ -24,6 +24,7 @@ type LiveLogWindow struct {
 	Lines    int64         // per device
 	Age      time.Duration // per line
 	MaxBytes int64         // all devices
+	Replicas int           // copies of a new stream (ReplicasFor); an existing one keeps its count
 }
 
 // LiveLogStreamConfig is the stream EnsureLiveLogStream declares.
@@ -48,6 +49,7 @@ func LiveLogStreamConfig(w LiveLogWindow) jetstream.StreamConfig {
 // its replica count and its epoch.
 func EnsureLiveLogStream(ctx context.Context, js jetstream.JetStream, w LiveLogWindow) (string, error) {
 	cfg := LiveLogStreamConfig(w)
+	cfg.Replicas = max(w.Replicas, 1)
 	s, err := js.Stream(ctx, cfg.Name)
 	switch {
 	case err == nil:
