@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
+	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
 	"github.com/liveplane/liveplane/internal/livelogclient"
 	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 	"github.com/liveplane/liveplane/internal/testinfra/pgtest"
@@ -576,4 +580,118 @@ func TestRigLiveLogsAcrossReplicasAndANATSNode(t *testing.T) {
 	if len(res.lines) != total || !inOrder || res.gaps != 0 {
 		t.Fatalf("lines %v, gaps %d", res.lines, res.gaps)
 	}
+}
+
+// postUplink sends one uplink body to addr and decodes the downlink.
+func postUplink(ctx context.Context, addr string, body []byte) (*lpv1.Downlink, error) {
+	cc, err := udp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cc.Post(pctx, "/uplink", message.AppOctets, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code() != codes.Changed {
+		return nil, fmt.Errorf("answered %v", resp.Code())
+	}
+	var d lpv1.Downlink
+	if resp.Body() != nil {
+		b, err := io.ReadAll(resp.Body())
+		if err != nil {
+			return nil, err
+		}
+		if err := proto.Unmarshal(b, &d); err != nil {
+			return nil, err
+		}
+	}
+	return &d, nil
+}
+
+// Enrolment and reconciliation on two replicas: each unknown device sends
+// its first uplink three times to each replica at once, and exactly one
+// device exists afterwards, with one key that every reply agrees on; an
+// operator's change made on B reaches the device in the reply to its next
+// uplink on A.
+func TestRigEnrolmentAndConfigAcrossReplicas(t *testing.T) {
+	r := startRig(t, 2)
+	a, b := r.replicas[0], r.replicas[1]
+	ctx := context.Background()
+	acc, err := a.accounts(bearer(a.token)).CreateAccount(ctx, connect.NewRequest(&lpv1.CreateAccountRequest{Name: "rig-fleet"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accID := acc.Msg.GetAccount().GetId()
+	keysA := liveplanev1connect.NewProvisioningKeyServiceClient(http.DefaultClient, a.url, bearer(a.token))
+	cfgB := liveplanev1connect.NewConfigServiceClient(http.DefaultClient, b.url, bearer(b.token))
+	pk, err := keysA.CreateProvisioningKey(ctx, connect.NewRequest(&lpv1.CreateProvisioningKeyRequest{AccountId: accID, Description: "rig"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, 2)
+	for i, s := range r.replicas {
+		addrs[i], _ = s.coapAddrs(t)
+	}
+	const devices, copies = 20, 3
+	ids := make([]string, devices)
+	keys := make([]string, devices)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	disagree := 0
+	for d := range devices {
+		ids[d] = uuid.NewString()
+		body, _ := proto.Marshal(&lpv1.Uplink{DeviceId: ids[d], ProvisioningKey: pk.Msg.GetSecret(), BootCount: 1, UplinkCount: 1,
+			Config: map[string]string{"INTERVAL": "60"}, FirmwareVersion: "1.4.2", HardwareVersion: "rev-c"})
+		for c := range 2 * copies {
+			wg.Go(func() {
+				dl, err := postUplink(ctx, addrs[c%2], body)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					t.Errorf("device %d first uplink copy %d: %v", d, c, err)
+				case dl.GetDeviceKey() == "":
+					t.Errorf("device %d copy %d: no device key in the enrolment reply", d, c)
+				case keys[d] == "":
+					keys[d] = dl.GetDeviceKey()
+				case keys[d] != dl.GetDeviceKey():
+					disagree++
+				}
+			})
+		}
+	}
+	wg.Wait()
+	list, err := b.devices().ListDevices(ctx, connect.NewRequest(&lpv1.ListDevicesRequest{AccountId: accID, PageSize: 500}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disagree != 0 || len(list.Msg.GetDevices()) != devices {
+		t.Fatalf("%d devices in the account, want %d; %d replies disagreed on the key", len(list.Msg.GetDevices()), devices, disagree)
+	}
+
+	// Operator change on B, device's next uplink on A.
+	delivered := 0
+	for d := range devices {
+		if _, err := cfgB.PatchConfig(ctx, connect.NewRequest(&lpv1.PatchConfigRequest{DeviceId: ids[d], MergePatch: `{"INTERVAL":"30"}`})); err != nil {
+			t.Fatalf("patch on B: %v", err)
+		}
+		body, _ := proto.Marshal(&lpv1.Uplink{DeviceId: ids[d], Credential: keys[d], BootCount: 1, UplinkCount: 2,
+			Config: map[string]string{"INTERVAL": "60"}})
+		dl, err := postUplink(ctx, addrs[0], body)
+		if err != nil {
+			time.Sleep(2 * time.Second)
+			_, err2 := postUplink(ctx, addrs[0], body)
+			_, err3 := postUplink(ctx, addrs[1], body)
+			t.Fatalf("device %d second uplink on A: %v (2 s later on A: %v, on B: %v)", d, err, err2, err3)
+		}
+		if cmd := dl.GetUpdateConfig(); cmd == nil || cmd.GetKeys()["INTERVAL"] != "30" {
+			t.Fatalf("device %d: the reply on A carries %v, want INTERVAL=30 patched on B", d, dl)
+		}
+		delivered++
+	}
+	t.Logf("enrolment: %d unknown devices × %d first-uplink copies on 2 replicas at once: %d devices, %d key disagreements; %d config changes made on B delivered in the next reply on A",
+		devices, 2*copies, len(list.Msg.GetDevices()), disagree, delivered)
 }

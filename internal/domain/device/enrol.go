@@ -219,6 +219,11 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		return enrolled{}, domain.Wrap(op, err)
 	}
 	if existing != nil {
+		// Another replica (or a concurrent call) enrolled it: replace the
+		// miss cached when this enrolment started, or the device's next
+		// uplink here, with its new credential, is refused until the miss
+		// expires.
+		in.devices.put(existing.ID, cached{d: *existing, found: true, at: time.Now()})
 		return in.reanswer(ctx, op, *existing, k, now)
 	}
 	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
