@@ -340,6 +340,17 @@ func TestRigAccountsAndEventsSurviveANATSNode(t *testing.T) {
 	if dups != 0 {
 		t.Errorf("%d account.created events stored twice", dups)
 	}
+
+	// Both replicas run the projection consumer (one durable consumer,
+	// shared): the read model they built equals a rebuild from the stream,
+	// so no event was lost or applied twice between them.
+	var out string
+	waitFor(t, 30*time.Second, "the live read model equal to a rebuild", func() bool {
+		o, _, code := cli(t, nil, "projections", "rebuild", "--database", r.db, "--nats", r.nats.URLs(), "--data-dir", t.TempDir())
+		out = o
+		return code == 0 && strings.Contains(o, "equal to the live read model")
+	})
+	t.Log(strings.TrimSpace(out))
 }
 
 // PostgreSQL restarted under uplink load on two replicas: both spool what
