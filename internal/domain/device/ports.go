@@ -84,9 +84,11 @@ type Tx interface {
 	ProvisioningKey(ctx context.Context, id string) (ProvisioningKey, error)
 	InsertProvisioningKey(ctx context.Context, k ProvisioningKey) error
 	UpdateProvisioningKey(ctx context.Context, k ProvisioningKey) error
-	// UseProvisioningKey counts one enrolment, atomically, only if the key
-	// is usable at now (not revoked, not expired, uses left); otherwise
-	// CodeNotFound and nothing changes.
+	// UseProvisioningKey checks that the key may enrol one more device at
+	// now (not revoked, not expired, uses left: a key's uses are the devices
+	// enrolled with it, so the device insert in the same transaction is the
+	// use); otherwise CodeNotFound. With a use limit it locks the key, so
+	// concurrent enrolments cannot exceed it.
 	UseProvisioningKey(ctx context.Context, id string, now time.Time) error
 }
 

@@ -18,7 +18,7 @@ type ProvisioningKey struct {
 	Description string
 	Hash        string
 	MaxUses     uint32 // 0 = unlimited
-	Uses        uint32
+	Uses        uint32 // devices it enrolled (deleted ones no longer count)
 	ExpiresAt   time.Time // zero = never
 	CreatedAt   time.Time
 	RevokedAt   time.Time // zero = active

@@ -187,6 +187,31 @@ func TestConcurrentEnrolment(t *testing.T) {
 		if pk[0].Uses != 5 {
 			t.Fatalf("uses %d, want 5", pk[0].Uses)
 		}
+		// A limited key under a rush of distinct devices: exactly its limit.
+		lk, limited, err := replicas[0].CreateProvisioningKey(admin, f.account.Account.ID, "", 3, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var enrolled atomic.Int64
+		for i := 0; i < 12; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := replicas[i%2].Ingest(context.Background(), firstUplink(domain.NewID(), limited))
+				switch {
+				case err == nil:
+					enrolled.Add(1)
+				case !domain.Is(err, domain.CodeUnauthenticated):
+					t.Errorf("limited key: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		pk, _ = replicas[0].ProvisioningKeys(admin, f.account.Account.ID)
+		if enrolled.Load() != 3 || pk[1].ID != lk.ID || pk[1].Uses != 3 {
+			t.Fatalf("limited key enrolled %d (uses %d), want 3", enrolled.Load(), pk[1].Uses)
+		}
 	})
 }
 

@@ -3,7 +3,9 @@
 -- JSON text: {"KEY": ["value", updated_at]}.
 
 -- The provisioning key that enrolled a device ('' = made with devices create).
+-- A key's uses are the devices it enrolled (no counter row to serialize on).
 ALTER TABLE devices ADD COLUMN enrolled_with TEXT NOT NULL DEFAULT '';
+CREATE INDEX devices_enrolled_with ON devices (enrolled_with) WHERE enrolled_with != '';
 
 CREATE TABLE provisioning_keys (
 	id          TEXT PRIMARY KEY,
@@ -11,7 +13,6 @@ CREATE TABLE provisioning_keys (
 	description TEXT NOT NULL,
 	hash        TEXT NOT NULL UNIQUE, -- SHA-256 of the secret
 	max_uses    INTEGER NOT NULL,     -- 0 = unlimited
-	uses        INTEGER NOT NULL DEFAULT 0,
 	expires_at  INTEGER NOT NULL,     -- 0 = never
 	created_at  INTEGER NOT NULL,
 	revoked_at  INTEGER NOT NULL DEFAULT 0
