@@ -72,8 +72,12 @@ type Tx interface {
 	Twin(ctx context.Context, deviceID string) (Twin, error)
 	// PutTwin inserts or replaces the state (keyed by DeviceID).
 	PutTwin(ctx context.Context, t Twin) error
-	// Defaults reads and locks an account's defaults (zero when none).
+	// Defaults reads an account's defaults (zero when none) without
+	// locking: uplinks and enrolments of one account must not queue on it.
 	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	// LockDefaults reads and locks them (creating the empty row first), for
+	// a read-modify-write with an expected version.
+	LockDefaults(ctx context.Context, accountID string) (Defaults, error)
 	PutDefaults(ctx context.Context, d Defaults) error
 	// AppendConfigChanges records history entries (IDs set by the caller).
 	AppendConfigChanges(ctx context.Context, changes ...ConfigChange) error

@@ -175,6 +175,14 @@ func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
 }
 
 func (t *Tx) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?", accountID), accountID)
+}
+
+func (t *Tx) LockDefaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	if _, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
+		" ON CONFLICT (account_id) DO NOTHING", accountID); err != nil {
+		return device.Defaults{}, err
+	}
 	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"+t.forUpdate(), accountID), accountID)
 }
 

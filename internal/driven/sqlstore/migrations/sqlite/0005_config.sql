@@ -38,6 +38,10 @@ CREATE TABLE device_twins (
 	updated_at    INTEGER NOT NULL
 ) STRICT;
 
+-- Devices made before this migration get their (empty) twin row.
+INSERT INTO device_twins (device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at)
+SELECT id, account_id, 0, '{}', '{}', '{}', 0, 0, 0, 0, '{}', 0, 0, updated_at FROM devices;
+
 CREATE TABLE config_defaults (
 	account_id TEXT PRIMARY KEY,
 	version    INTEGER NOT NULL,
