@@ -36,6 +36,9 @@ type Store interface {
 	// Defaults are an account's configuration defaults; the zero value
 	// (version 0, no values) when none were set.
 	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	// TwinConfig is Twin and the device's account's Defaults in one read;
+	// CodeNotFound when the device has no twin row.
+	TwinConfig(ctx context.Context, deviceID string) (Twin, Defaults, error)
 	// ConfigHistory pages a device's history (q.DeviceID) or an account's
 	// defaults history, newest first, ids below q.Before ("" = newest).
 	ConfigHistory(ctx context.Context, q HistoryQuery) ([]ConfigChange, error)

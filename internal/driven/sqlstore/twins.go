@@ -11,10 +11,14 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
-// Configuration documents are stored as JSON objects of [value, updated
-// at (unix µs)] pairs; reasons as plain string maps.
+// Configuration documents are stored as JSON objects {"KEY": {"v": value,
+// "t": updated at (unix µs)}}, decoded in one pass; reasons as plain string
+// maps.
 
-type docEntry [2]any
+type docEntry struct {
+	V string `json:"v"`
+	T int64  `json:"t"`
+}
 
 func encodeValues(v device.Values) string {
 	m := make(map[string]docEntry, len(v))
@@ -26,21 +30,13 @@ func encodeValues(v device.Values) string {
 }
 
 func decodeValues(s string) (device.Values, error) {
-	var m map[string][2]json.RawMessage
+	var m map[string]docEntry
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
 	}
 	out := make(device.Values, len(m))
-	for k, pair := range m {
-		var v string
-		var us int64
-		if err := json.Unmarshal(pair[0], &v); err != nil {
-			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
-		}
-		if err := json.Unmarshal(pair[1], &us); err != nil {
-			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
-		}
-		out[k] = device.Entry{Value: v, UpdatedAt: fromMicros(us)}
+	for k, e := range m {
+		out[k] = device.Entry{Value: e.V, UpdatedAt: fromMicros(e.T)}
 	}
 	return out, nil
 }
@@ -66,13 +62,14 @@ func decodeReasons(s string) (map[string]string, error) {
 
 const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at"
 
-func scanTwin(r scanner) (device.Twin, error) {
+func scanTwin(r scanner, extra ...any) (device.Twin, error) {
 	var t device.Twin
 	var desired, reported, invalid, rejected string
 	var version, acked, sent, updated int64
 	var boot, uplink, unacked int64
-	if err := r.Scan(&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
-		&acked, &rejected, &sent, &unacked, &updated); err != nil {
+	dest := append([]any{&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
+		&acked, &rejected, &sent, &unacked, &updated}, extra...)
+	if err := r.Scan(dest...); err != nil {
 		return device.Twin{}, classify(err)
 	}
 	t.Version, t.AckedVersion, t.SentVersion = uint64(version), uint64(acked), uint64(sent)
@@ -112,6 +109,34 @@ func scanDefaults(r scanner, accountID string) (device.Defaults, error) {
 
 func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 	return scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+twinCols+" FROM device_twins WHERE device_id = ?"), deviceID))
+}
+
+// TwinConfig reads a device's twin and its account's defaults in one query
+// (the per-uplink read of reconciliation).
+func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
+	var dv, du sql.NullInt64
+	var vals sql.NullString
+	t, err := scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
+		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ?"), deviceID),
+		&dv, &vals, &du)
+	if err != nil {
+		return device.Twin{}, device.Defaults{}, err
+	}
+	def := device.Defaults{AccountID: t.AccountID, Version: uint64(dv.Int64), UpdatedAt: fromMicros(du.Int64), Values: device.Values{}}
+	if vals.Valid {
+		if def.Values, err = decodeValues(vals.String); err != nil {
+			return device.Twin{}, device.Defaults{}, err
+		}
+	}
+	return t, def, nil
+}
+
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d deviceStore) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
