@@ -168,15 +168,9 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		return enrolled{}, err
 	}
 	d.KeyHash = HashKey(key)
-	var existing *Device
 	err = s.store.Update(ctx, func(tx Tx) error {
-		existing = nil
-		if cur, err := tx.Device(ctx, d.ID); err == nil {
-			existing = &cur
-			return nil
-		} else if !domain.Is(err, domain.CodeNotFound) {
-			return err
-		}
+		// No read of the id first: the insert's primary key decides (a
+		// conflict means another transaction enrolled it; see below).
 		a, err := tx.Account(ctx, k.AccountID)
 		if err != nil || a.State == account.StateDeleting {
 			return deny
@@ -206,20 +200,21 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		return tx.Append(ctx, deviceEvent(EventCreated, d, now),
 			configEvent(t, def, t.State(def, s.stuckAfter), now))
 	})
-	if domain.Is(err, domain.CodeConflict) {
-		// Another replica inserted the id between our read and insert.
+	if domain.Is(err, domain.CodeConflict) || domain.Is(err, domain.CodeUnauthenticated) {
+		// The id exists (enrolled by a racing replica, which may also have
+		// taken a limited key's last use), or the key is not usable:
+		// answer as for a retransmission, or refuse.
 		cur, rerr := s.store.Device(ctx, d.ID)
+		if domain.Is(rerr, domain.CodeNotFound) {
+			return enrolled{}, deny
+		}
 		if rerr != nil {
 			return enrolled{}, domain.Wrap(op, rerr)
 		}
-		existing = &cur
-		err = nil
+		return in.reanswer(ctx, op, cur, k, now)
 	}
 	if err != nil {
 		return enrolled{}, domain.Wrap(op, err)
-	}
-	if existing != nil {
-		return in.reanswer(ctx, op, *existing, k, now)
 	}
 	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
 	in.live.Publish(d.ID, Line{DeviceID: d.ID, Timestamp: now, Type: "config",

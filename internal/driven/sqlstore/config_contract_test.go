@@ -213,6 +213,28 @@ func TestConcurrentEnrolment(t *testing.T) {
 		if enrolled.Load() != 3 || pk[1].ID != lk.ID || pk[1].Uses != 3 {
 			t.Fatalf("limited key enrolled %d (uses %d), want 3", enrolled.Load(), pk[1].Uses)
 		}
+		// A single-use key and racing copies of one device on both
+		// replicas: every copy is answered (the one use is its own).
+		_, single, _ := replicas[0].CreateProvisioningKey(admin, f.account.Account.ID, "", 1, time.Time{})
+		id := domain.NewID()
+		keys := make([]string, 8)
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dl, err := replicas[i%2].Ingest(context.Background(), firstUplink(id, single))
+				if err != nil {
+					t.Errorf("single-use copy %d: %v", i, err)
+				}
+				keys[i] = dl.DeviceKey
+			}()
+		}
+		wg.Wait()
+		for _, k := range keys {
+			if k == "" || k != keys[0] {
+				t.Fatalf("single-use key copies: %q", keys)
+			}
+		}
 	})
 }
 
