@@ -149,6 +149,9 @@ func (in *ingester) reanswer(ctx context.Context, op string, d Device, k Provisi
 	if !keyMatches(key, d.KeyHash) {
 		return enrolled{}, deny // its key was rotated since
 	}
+	// This replica may hold a cached miss for the id (its copy lost the
+	// race to another replica): the device's next uplink must find it.
+	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
 	return enrolled{d: d, key: key, psk: psk}, nil
 }
 

@@ -179,6 +179,13 @@ func TestConcurrentEnrolment(t *testing.T) {
 					t.Fatalf("round %d: keys differ: %q", round, keys)
 				}
 			}
+			// Both replicas know the device now (neither keeps a cached miss).
+			for r, rep := range replicas {
+				next := device.Uplink{DeviceID: id, Credential: keys[0], BootCount: 1, UplinkCount: uint32(3 + r)}
+				if _, err := rep.Ingest(context.Background(), next); err != nil {
+					t.Fatalf("round %d: next uplink on replica %d: %v", round, r, err)
+				}
+			}
 		}
 		list, _, err := replicas[0].List(admin, f.account.Account.ID, 100, "")
 		if err != nil || len(list) != 5 {
