@@ -193,4 +193,3 @@ func fitDownlink(delta map[string]string) map[string]string {
 	}
 	return out
 }
-
