@@ -175,8 +175,11 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		// No read of the id first: the insert's primary key decides (a
 		// conflict means another transaction enrolled it; see below).
 		a, err := tx.Account(ctx, k.AccountID)
-		if err != nil || a.State == account.StateDeleting {
+		if domain.Is(err, domain.CodeNotFound) || err == nil && a.State == account.StateDeleting {
 			return deny
+		}
+		if err != nil {
+			return err
 		}
 		if err := tx.UseProvisioningKey(ctx, k.ID, now); domain.Is(err, domain.CodeNotFound) {
 			return deny
