@@ -142,6 +142,17 @@ func TestEnrolment(t *testing.T) {
 		if _, err := svc.RevokeProvisioningKey(ctxOther, k.ID); !domain.Is(err, domain.CodeNotFound) {
 			t.Fatalf("foreign revoke: %v", err)
 		}
+		// An account being deleted enrols nothing.
+		if _, err := service(s).Delete(admin, other.Account.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		gone := domain.NewID()
+		if _, err := f.replica(clk).Ingest(ctx, firstUplink(gone, otherSecret)); !domain.Is(err, domain.CodeUnauthenticated) {
+			t.Fatalf("deleting account: %v", err)
+		}
+		if _, err := svc.Get(admin, gone); !domain.Is(err, domain.CodeNotFound) {
+			t.Fatalf("deleting account got a device: %v", err)
+		}
 	})
 }
 
