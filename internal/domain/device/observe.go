@@ -64,6 +64,11 @@ func (t *Twin) Observe(r Report, d Defaults, stuckAfter uint32, now time.Time) O
 			out.Changed = true
 		}
 		t.Seen, t.LastBoot, t.LastUplink = true, r.Boot, r.Uplink
+		if t.drifted(d, eff) {
+			t.Drift++
+			eff = t.EffectiveVersion(d)
+			out.Changed = true
+		}
 	}
 	if delta := t.Delta(d); len(delta) > 0 {
 		switch {
@@ -85,6 +90,20 @@ func (t *Twin) Observe(r Report, d Defaults, stuckAfter uint32, now time.Time) O
 	}
 	out.After = t.State(d, stuckAfter)
 	return out
+}
+
+// drifted: the device acknowledged the version last sent, yet a key it did
+// not reject still differs.
+func (t *Twin) drifted(d Defaults, eff uint64) bool {
+	if t.AckedVersion != eff || t.SentVersion != eff {
+		return false
+	}
+	for k := range t.Delta(d) {
+		if _, rejected := t.Rejected[k]; !rejected {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Twin) applyReport(r Report, d Defaults, now time.Time) bool {

@@ -58,6 +58,12 @@ type Twin struct {
 	// counts the newer uplinks since, without its ack.
 	SentVersion uint64
 	Unacked     uint32
+	// Drift counts the times the device acknowledged the current version
+	// but still reported other values for keys it did not reject (it
+	// changed them itself, applied only part of a split command, or
+	// reported before applying): each makes a new effective version, so a
+	// device that skips versions it already applied still gets the keys.
+	Drift uint64
 	UpdatedAt   time.Time
 }
 
@@ -93,10 +99,11 @@ const (
 	downlinkKeyBytes = MaxDownlinkBytes - 160 // room for version, device key and PSK
 )
 
-// EffectiveVersion is what commands carry: the sum of two monotonic
-// versions grows whenever either document changes, so a device always
-// sees a new version for a new effective configuration.
-func (t Twin) EffectiveVersion(d Defaults) uint64 { return t.Version + d.Version }
+// EffectiveVersion is what commands carry: the sum of monotonic counters
+// (the device's desired version, the defaults version, the drift count)
+// grows whenever any changes, so a device always sees a new version for a
+// new effective configuration.
+func (t Twin) EffectiveVersion(d Defaults) uint64 { return t.Version + d.Version + t.Drift }
 
 // Effective is the account defaults overridden by the device's values.
 func (t Twin) Effective(d Defaults) map[string]string {

@@ -60,19 +60,19 @@ func decodeReasons(s string) (map[string]string, error) {
 	return m, nil
 }
 
-const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at"
+const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at"
 
 func scanTwin(r scanner, extra ...any) (device.Twin, error) {
 	var t device.Twin
 	var desired, reported, invalid, rejected string
-	var version, acked, sent, updated int64
+	var version, acked, sent, drift, updated int64
 	var boot, uplink, unacked int64
 	dest := append([]any{&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
-		&acked, &rejected, &sent, &unacked, &updated}, extra...)
+		&acked, &rejected, &sent, &unacked, &drift, &updated}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return device.Twin{}, classify(err)
 	}
-	t.Version, t.AckedVersion, t.SentVersion = uint64(version), uint64(acked), uint64(sent)
+	t.Version, t.AckedVersion, t.SentVersion, t.Drift = uint64(version), uint64(acked), uint64(sent), uint64(drift)
 	t.LastBoot, t.LastUplink, t.Unacked = uint32(boot), uint32(uplink), uint32(unacked)
 	t.UpdatedAt = fromMicros(updated)
 	var err error
@@ -188,14 +188,14 @@ func (t *Tx) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 }
 
 func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
-	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
+	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
 		" ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, desired = excluded.desired,"+
 		" reported = excluded.reported, invalid = excluded.invalid, seen = excluded.seen, last_boot = excluded.last_boot,"+
 		" last_uplink = excluded.last_uplink, acked_version = excluded.acked_version, rejected = excluded.rejected,"+
-		" sent_version = excluded.sent_version, unacked = excluded.unacked, updated_at = excluded.updated_at",
+		" sent_version = excluded.sent_version, unacked = excluded.unacked, drift = excluded.drift, updated_at = excluded.updated_at",
 		tw.DeviceID, tw.AccountID, int64(tw.Version), encodeValues(tw.Desired), encodeValues(tw.Reported),
 		encodeReasons(tw.Invalid), tw.Seen, int64(tw.LastBoot), int64(tw.LastUplink), int64(tw.AckedVersion),
-		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), micros(tw.UpdatedAt))
+		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), int64(tw.Drift), micros(tw.UpdatedAt))
 	return err
 }
 

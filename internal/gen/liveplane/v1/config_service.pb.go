@@ -197,7 +197,9 @@ type DeviceConfig struct {
 	Defaults        map[string]*ConfigValue `protobuf:"bytes,5,rep,name=defaults,proto3" json:"defaults,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	DefaultsVersion uint64                  `protobuf:"varint,6,opt,name=defaults_version,json=defaultsVersion,proto3" json:"defaults_version,omitempty"`
 	// defaults overridden by desired; effective_version = version +
-	// defaults_version is what UpdateConfigCommand.version carries.
+	// defaults_version + a drift count (incremented when the device
+	// acknowledged the current version yet reports other values for keys it
+	// did not reject) is what UpdateConfigCommand.version carries.
 	Effective        map[string]string `protobuf:"bytes,7,rep,name=effective,proto3" json:"effective,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	EffectiveVersion uint64            `protobuf:"varint,8,opt,name=effective_version,json=effectiveVersion,proto3" json:"effective_version,omitempty"`
 	// The latest report of each key the device ever reported.

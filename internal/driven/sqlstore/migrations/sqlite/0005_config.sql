@@ -35,12 +35,13 @@ CREATE TABLE device_twins (
 	rejected      TEXT NOT NULL, -- {"KEY": "reason"}
 	sent_version  INTEGER NOT NULL,
 	unacked       INTEGER NOT NULL,
+	drift         INTEGER NOT NULL, -- see device.Twin.Drift
 	updated_at    INTEGER NOT NULL
 ) STRICT;
 
 -- Devices made before this migration get their (empty) twin row.
-INSERT INTO device_twins (device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at)
-SELECT id, account_id, 0, '{}', '{}', '{}', 0, 0, 0, 0, '{}', 0, 0, updated_at FROM devices;
+INSERT INTO device_twins (device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at)
+SELECT id, account_id, 0, '{}', '{}', '{}', 0, 0, 0, 0, '{}', 0, 0, 0, updated_at FROM devices;
 
 CREATE TABLE config_defaults (
 	account_id TEXT PRIMARY KEY,
