@@ -63,8 +63,8 @@ type Twin struct {
 	// changed them itself, applied only part of a split command, or
 	// reported before applying): each makes a new effective version, so a
 	// device that skips versions it already applied still gets the keys.
-	Drift uint64
-	UpdatedAt   time.Time
+	Drift     uint64
+	UpdatedAt time.Time
 }
 
 // Defaults are an account's configuration defaults.
