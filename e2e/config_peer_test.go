@@ -123,6 +123,12 @@ hardware_version: "rev-d"
 	if _, _, code := cli(t, admin, "config", "set", "--device", id, "--expected-version", "1", "INTERVAL=10"); code != 5 {
 		t.Fatalf("stale config set: exit %d, want 5", code)
 	}
+	if _, errOut, code := cli(t, admin, "config", "set", "--device", id, "bad key!=1"); code != 2 || !strings.Contains(errOut, `"bad key!"`) {
+		t.Fatalf("invalid key: exit %d, %s (want 2 and the key named)", code, errOut)
+	}
+	if _, errOut, code := cli(t, admin, "config", "set", "--device", id, "--patch", `{"A":{"nested":"x"}}`); code != 2 || !strings.Contains(errOut, "value of A") {
+		t.Fatalf("nested value: exit %d, %s", code, errOut)
+	}
 	r := uplink(3, `config { key: "INTERVAL" value: "60" }`)
 	if !strings.Contains(r, "version: 3") || !strings.Contains(r, `key: "INTERVAL"`) || !strings.Contains(r, `value: "30"`) || strings.Contains(r, "MODE") {
 		t.Fatalf("reply to the next uplink: %q, want update_config v3 with INTERVAL=30 only", r)
@@ -141,8 +147,9 @@ hardware_version: "rev-d"
 
 	// Revoked: 4.01, nothing created.
 	list, _, _ := cli(t, admin, "provisioning-keys", "list", "--account", accID, "--output", "json")
-	keyID := regexp.MustCompile(`"id": "([0-9a-f-]{36})"`).FindStringSubmatch(list)
-	if keyID == nil || !strings.Contains(list, `"uses": 1`) {
+	// protojson varies its spacing on purpose.
+	keyID := regexp.MustCompile(`"id":\s*"([0-9a-f-]{36})"`).FindStringSubmatch(list)
+	if keyID == nil || !regexp.MustCompile(`"uses":\s*1\b`).MatchString(list) {
 		t.Fatalf("provisioning-keys list: %s", list)
 	}
 	if _, errOut, code := cli(t, admin, "provisioning-keys", "revoke", keyID[1]); code != 0 {

@@ -119,6 +119,7 @@ func (e *Enrol) Run(ctx context.Context, env Env) (Result, error) {
 	errs := map[string]int64{}
 	slots := make(chan struct{}, max(env.Load.MaxInFlight, DefaultMaxInFlight))
 	var wg sync.WaitGroup
+	cpu0 := serverCPUTime(env)
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	for d := 0; d < e.devices; d++ {
@@ -220,6 +221,9 @@ func (e *Enrol) Run(ctx context.Context, env Env) (Result, error) {
 		"devices": e.devices, "copies": e.copies, "devices_created": created,
 		"key_uses": list.Msg.GetKeys()[0].GetUses(), "key_mismatch": mismatch.Load(),
 		"per_device": summarise(perDevice),
+	}
+	if cpu1 := serverCPUTime(env); cpu1 > 0 {
+		res.Extra["server_cpu_share"] = (cpu1 - cpu0) / elapsed.Seconds()
 	}
 	if created != int64(e.devices) {
 		return res, fmt.Errorf("%d devices created, want %d", created, e.devices)

@@ -118,6 +118,11 @@ func (s *Service) Create(ctx context.Context, accountID, name string) (Created, 
 		if err := tx.InsertDevice(ctx, d); err != nil {
 			return err
 		}
+		// The twin row exists from the start, so the first PatchConfig
+		// has a row to lock.
+		if err := tx.PutTwin(ctx, Twin{DeviceID: d.ID, AccountID: d.AccountID, UpdatedAt: now}); err != nil {
+			return err
+		}
 		return tx.Append(ctx, deviceEvent(EventCreated, d, now))
 	})
 	if domain.Is(err, domain.CodeConflict) {

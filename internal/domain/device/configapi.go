@@ -178,7 +178,7 @@ func (s *Service) PatchConfigDefaults(ctx context.Context, accountID string, pat
 		if err := s.liveAccount(ctx, tx, op, accountID); err != nil {
 			return err
 		}
-		def, err := tx.Defaults(ctx, accountID)
+		def, err := tx.LockDefaults(ctx, accountID)
 		if err != nil {
 			return err
 		}

@@ -149,6 +149,9 @@ func (in *ingester) reanswer(ctx context.Context, op string, d Device, k Provisi
 	if !keyMatches(key, d.KeyHash) {
 		return enrolled{}, deny // its key was rotated since
 	}
+	// This replica may hold a cached miss for the id (its copy lost the
+	// race to another replica): the device's next uplink must find it.
+	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
 	return enrolled{d: d, key: key, psk: psk}, nil
 }
 
@@ -168,18 +171,15 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		return enrolled{}, err
 	}
 	d.KeyHash = HashKey(key)
-	var existing *Device
 	err = s.store.Update(ctx, func(tx Tx) error {
-		existing = nil
-		if cur, err := tx.Device(ctx, d.ID); err == nil {
-			existing = &cur
-			return nil
-		} else if !domain.Is(err, domain.CodeNotFound) {
-			return err
-		}
+		// No read of the id first: the insert's primary key decides (a
+		// conflict means another transaction enrolled it; see below).
 		a, err := tx.Account(ctx, k.AccountID)
-		if err != nil || a.State == account.StateDeleting {
+		if domain.Is(err, domain.CodeNotFound) || err == nil && a.State == account.StateDeleting {
 			return deny
+		}
+		if err != nil {
+			return err
 		}
 		if err := tx.UseProvisioningKey(ctx, k.ID, now); domain.Is(err, domain.CodeNotFound) {
 			return deny
@@ -206,25 +206,21 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		return tx.Append(ctx, deviceEvent(EventCreated, d, now),
 			configEvent(t, def, t.State(def, s.stuckAfter), now))
 	})
-	if domain.Is(err, domain.CodeConflict) {
-		// Another replica inserted the id between our read and insert.
+	if domain.Is(err, domain.CodeConflict) || domain.Is(err, domain.CodeUnauthenticated) {
+		// The id exists (enrolled by a racing replica, which may also have
+		// taken a limited key's last use), or the key is not usable:
+		// answer as for a retransmission, or refuse.
 		cur, rerr := s.store.Device(ctx, d.ID)
+		if domain.Is(rerr, domain.CodeNotFound) {
+			return enrolled{}, deny
+		}
 		if rerr != nil {
 			return enrolled{}, domain.Wrap(op, rerr)
 		}
-		existing = &cur
-		err = nil
+		return in.reanswer(ctx, op, cur, k, now)
 	}
 	if err != nil {
 		return enrolled{}, domain.Wrap(op, err)
-	}
-	if existing != nil {
-		// Another replica (or a concurrent call) enrolled it: replace the
-		// miss cached when this enrolment started, or the device's next
-		// uplink here, with its new credential, is refused until the miss
-		// expires.
-		in.devices.put(existing.ID, cached{d: *existing, found: true, at: time.Now()})
-		return in.reanswer(ctx, op, *existing, k, now)
 	}
 	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
 	in.live.Publish(d.ID, Line{DeviceID: d.ID, Timestamp: now, Type: "config",

@@ -36,6 +36,9 @@ type Store interface {
 	// Defaults are an account's configuration defaults; the zero value
 	// (version 0, no values) when none were set.
 	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	// TwinConfig is Twin and the device's account's Defaults in one read;
+	// CodeNotFound when the device has no twin row.
+	TwinConfig(ctx context.Context, deviceID string) (Twin, Defaults, error)
 	// ConfigHistory pages a device's history (q.DeviceID) or an account's
 	// defaults history, newest first, ids below q.Before ("" = newest).
 	ConfigHistory(ctx context.Context, q HistoryQuery) ([]ConfigChange, error)
@@ -72,8 +75,12 @@ type Tx interface {
 	Twin(ctx context.Context, deviceID string) (Twin, error)
 	// PutTwin inserts or replaces the state (keyed by DeviceID).
 	PutTwin(ctx context.Context, t Twin) error
-	// Defaults reads and locks an account's defaults (zero when none).
+	// Defaults reads an account's defaults (zero when none) without
+	// locking: uplinks and enrolments of one account must not queue on it.
 	Defaults(ctx context.Context, accountID string) (Defaults, error)
+	// LockDefaults reads and locks them (creating the empty row first), for
+	// a read-modify-write with an expected version.
+	LockDefaults(ctx context.Context, accountID string) (Defaults, error)
 	PutDefaults(ctx context.Context, d Defaults) error
 	// AppendConfigChanges records history entries (IDs set by the caller).
 	AppendConfigChanges(ctx context.Context, changes ...ConfigChange) error
@@ -84,9 +91,11 @@ type Tx interface {
 	ProvisioningKey(ctx context.Context, id string) (ProvisioningKey, error)
 	InsertProvisioningKey(ctx context.Context, k ProvisioningKey) error
 	UpdateProvisioningKey(ctx context.Context, k ProvisioningKey) error
-	// UseProvisioningKey counts one enrolment, atomically, only if the key
-	// is usable at now (not revoked, not expired, uses left); otherwise
-	// CodeNotFound and nothing changes.
+	// UseProvisioningKey checks that the key may enrol one more device at
+	// now (not revoked, not expired, uses left: a key's uses are the devices
+	// enrolled with it, so the device insert in the same transaction is the
+	// use); otherwise CodeNotFound. With a use limit it locks the key, so
+	// concurrent enrolments cannot exceed it.
 	UseProvisioningKey(ctx context.Context, id string, now time.Time) error
 }
 

@@ -17,8 +17,8 @@ type ProvisioningKey struct {
 	AccountID   string
 	Description string
 	Hash        string
-	MaxUses     uint32 // 0 = unlimited
-	Uses        uint32
+	MaxUses     uint32    // 0 = unlimited
+	Uses        uint32    // devices it enrolled (deleted ones no longer count)
 	ExpiresAt   time.Time // zero = never
 	CreatedAt   time.Time
 	RevokedAt   time.Time // zero = active

@@ -87,6 +87,9 @@ func (s *Service) Pending(ctx context.Context, d Device, u Uplink) (Downlink, er
 // loadTwin reads a device's twin and its account's defaults (zero values
 // when none were saved).
 func (s *Service) loadTwin(ctx context.Context, d Device) (Twin, Defaults, error) {
+	if t, def, err := s.store.TwinConfig(ctx, d.ID); !domain.Is(err, domain.CodeNotFound) {
+		return t, def, err
+	}
 	t, err := s.store.Twin(ctx, d.ID)
 	if domain.Is(err, domain.CodeNotFound) {
 		t, err = Twin{DeviceID: d.ID, AccountID: d.AccountID}, nil

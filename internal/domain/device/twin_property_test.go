@@ -26,7 +26,10 @@ import (
 //   - stale writes never apply (the twin is unchanged, aborted);
 //   - device reports never change desired values (seeded values only at
 //     enrolment; operator values only by the operator);
-//   - every device converges (in sync) once its reports follow commands.
+//   - every device converges (in sync) once its reports follow commands,
+//     including devices that apply each version only once (they rely on
+//     the drift count for a new version after a local change or a lost
+//     ack).
 
 var keys = []string{"a", "b", "c", "d", "e", "interval", "mode"}
 var vals = []string{"0", "1", "2", "x"}
@@ -42,6 +45,8 @@ type simDevice struct {
 	modelKey   [2]uint32
 	modelDes   map[string]string
 	seenReport bool
+	idempotent bool
+	lastAck    ConfigAck
 }
 
 type sim struct {
@@ -118,7 +123,7 @@ func (s *sim) randomConfig() map[string]string {
 }
 
 func (s *sim) enrol(i int) {
-	d := &simDevice{has: s.randomConfig(), boot: 1, reject: map[string]bool{}}
+	d := &simDevice{has: s.randomConfig(), boot: 1, reject: map[string]bool{}, idempotent: i%2 == 0}
 	r := Report{Boot: 1, Uplink: 1, Config: maps.Clone(d.has)}
 	tw, changes := Seed(fmt.Sprint("dev", i), "acc", r, s.def, s.now)
 	// Seeding skips values equal to the defaults and nothing else.
@@ -298,10 +303,12 @@ func (s *sim) uplink(i int, follow bool) {
 	}
 	d.n++
 	r := Report{Boot: d.boot, Uplink: d.n}
-	if c := d.cmd; c != nil && (follow || c.Version > d.acked) {
+	// Idempotent devices apply a version once and never reject; the others
+	// apply every command they get and reject keys at random.
+	if c := d.cmd; c != nil && (c.Version > d.acked || !d.idempotent) {
 		ack := ConfigAck{AppliedVersion: c.Version}
 		for k, v := range c.Keys {
-			if !follow && s.rng.IntN(5) == 0 {
+			if !follow && !d.idempotent && s.rng.IntN(5) == 0 {
 				status := KeyRejected
 				if s.rng.IntN(2) == 0 {
 					status = KeyUnknown
@@ -312,10 +319,12 @@ func (s *sim) uplink(i int, follow bool) {
 			d.has[k] = v
 			ack.Results = append(ack.Results, KeyResult{Key: k, Status: KeyApplied})
 		}
-		if follow || s.rng.IntN(4) != 0 { // sometimes the ack is lost
-			r.Ack = ack
-		}
-		d.acked = c.Version
+		d.lastAck, d.acked = ack, c.Version
+	}
+	// The ack of the last applied version rides on every uplink (as the
+	// protocol asks); the network sometimes loses one.
+	if d.lastAck.AppliedVersion != 0 && (follow || s.rng.IntN(4) != 0) {
+		r.Ack = d.lastAck
 	}
 	if !follow && s.rng.IntN(30) == 0 { // the device's own change (local UI)
 		d.has[keys[s.rng.IntN(len(keys))]] = vals[s.rng.IntN(len(vals))]
@@ -445,6 +454,15 @@ func TestSyncStates(t *testing.T) {
 	}
 	if out = up(Report{Config: map[string]string{"mode": "fast"}, Ack: ConfigAck{AppliedVersion: 4}}); out.After != SyncInSync || out.Command != nil || out.Acked != 0 {
 		t.Fatalf("applied: %+v", out)
+	}
+	// The device changes the key itself, still acking v4: a new version
+	// (drift), so firmware that skips applied versions acts again.
+	if out = up(Report{Config: map[string]string{"mode": "eco"}, Ack: ConfigAck{AppliedVersion: 4}}); out.Command == nil ||
+		out.Command.Version != 5 || out.Command.Keys["mode"] != "fast" || tw.Drift != 1 {
+		t.Fatalf("drift: %+v drift %d", out.Command, tw.Drift)
+	}
+	if out = up(Report{Config: map[string]string{"mode": "fast"}, Ack: ConfigAck{AppliedVersion: 5}}); out.After != SyncInSync {
+		t.Fatalf("after drift: %+v", out)
 	}
 	// An ack of a version never sent is ignored.
 	if out = up(Report{Ack: ConfigAck{AppliedVersion: 99}}); out.Changed {

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,6 +142,17 @@ func TestEnrolment(t *testing.T) {
 		if _, err := svc.RevokeProvisioningKey(ctxOther, k.ID); !domain.Is(err, domain.CodeNotFound) {
 			t.Fatalf("foreign revoke: %v", err)
 		}
+		// An account being deleted enrols nothing.
+		if _, err := service(s).Delete(admin, other.Account.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		gone := domain.NewID()
+		if _, err := f.replica(clk).Ingest(ctx, firstUplink(gone, otherSecret)); !domain.Is(err, domain.CodeUnauthenticated) {
+			t.Fatalf("deleting account: %v", err)
+		}
+		if _, err := svc.Get(admin, gone); !domain.Is(err, domain.CodeNotFound) {
+			t.Fatalf("deleting account got a device: %v", err)
+		}
 	})
 }
 
@@ -178,6 +190,13 @@ func TestConcurrentEnrolment(t *testing.T) {
 					t.Fatalf("round %d: keys differ: %q", round, keys)
 				}
 			}
+			// Both replicas know the device now (neither keeps a cached miss).
+			for r, rep := range replicas {
+				next := device.Uplink{DeviceID: id, Credential: keys[0], BootCount: 1, UplinkCount: uint32(3 + r)}
+				if _, err := rep.Ingest(context.Background(), next); err != nil {
+					t.Fatalf("round %d: next uplink on replica %d: %v", round, r, err)
+				}
+			}
 		}
 		list, _, err := replicas[0].List(admin, f.account.Account.ID, 100, "")
 		if err != nil || len(list) != 5 {
@@ -186,6 +205,53 @@ func TestConcurrentEnrolment(t *testing.T) {
 		pk, _ := replicas[0].ProvisioningKeys(admin, f.account.Account.ID)
 		if pk[0].Uses != 5 {
 			t.Fatalf("uses %d, want 5", pk[0].Uses)
+		}
+		// A limited key under a rush of distinct devices: exactly its limit.
+		lk, limited, err := replicas[0].CreateProvisioningKey(admin, f.account.Account.ID, "", 3, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var enrolled atomic.Int64
+		for i := 0; i < 12; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := replicas[i%2].Ingest(context.Background(), firstUplink(domain.NewID(), limited))
+				switch {
+				case err == nil:
+					enrolled.Add(1)
+				case !domain.Is(err, domain.CodeUnauthenticated):
+					t.Errorf("limited key: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		pk, _ = replicas[0].ProvisioningKeys(admin, f.account.Account.ID)
+		if enrolled.Load() != 3 || pk[1].ID != lk.ID || pk[1].Uses != 3 {
+			t.Fatalf("limited key enrolled %d (uses %d), want 3", enrolled.Load(), pk[1].Uses)
+		}
+		// A single-use key and racing copies of one device on both
+		// replicas: every copy is answered (the one use is its own).
+		_, single, _ := replicas[0].CreateProvisioningKey(admin, f.account.Account.ID, "", 1, time.Time{})
+		id := domain.NewID()
+		keys := make([]string, 8)
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dl, err := replicas[i%2].Ingest(context.Background(), firstUplink(id, single))
+				if err != nil {
+					t.Errorf("single-use copy %d: %v", i, err)
+				}
+				keys[i] = dl.DeviceKey
+			}()
+		}
+		wg.Wait()
+		for _, k := range keys {
+			if k == "" || k != keys[0] {
+				t.Fatalf("single-use key copies: %q", keys)
+			}
 		}
 	})
 }
@@ -301,8 +367,12 @@ func TestConfigReconciliation(t *testing.T) {
 				types = append(types, l.Message)
 			}
 		}
-		if len(types) < 5 {
-			t.Fatalf("config live-log lines: %q", types)
+		joined := strings.Join(types, "\n")
+		for _, want := range []string{"Sent config v2: interval, mode, tz", "Device rejected config v2: mode (unsupported)",
+			"Config v4 stuck: 3 uplinks without an ack", "Sent config v4: interval"} {
+			if !strings.Contains(joined, want) {
+				t.Fatalf("config live-log lines lack %q:\n%s", want, joined)
+			}
 		}
 		// Deleting the device removes its twin and history.
 		if err := svc.Delete(admin, id); err != nil {

@@ -11,10 +11,14 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
-// Configuration documents are stored as JSON objects of [value, updated
-// at (unix µs)] pairs; reasons as plain string maps.
+// Configuration documents are stored as JSON objects {"KEY": {"v": value,
+// "t": updated at (unix µs)}}, decoded in one pass; reasons as plain string
+// maps.
 
-type docEntry [2]any
+type docEntry struct {
+	V string `json:"v"`
+	T int64  `json:"t"`
+}
 
 func encodeValues(v device.Values) string {
 	m := make(map[string]docEntry, len(v))
@@ -26,21 +30,13 @@ func encodeValues(v device.Values) string {
 }
 
 func decodeValues(s string) (device.Values, error) {
-	var m map[string][2]json.RawMessage
+	var m map[string]docEntry
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
 	}
 	out := make(device.Values, len(m))
-	for k, pair := range m {
-		var v string
-		var us int64
-		if err := json.Unmarshal(pair[0], &v); err != nil {
-			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
-		}
-		if err := json.Unmarshal(pair[1], &us); err != nil {
-			return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
-		}
-		out[k] = device.Entry{Value: v, UpdatedAt: fromMicros(us)}
+	for k, e := range m {
+		out[k] = device.Entry{Value: e.V, UpdatedAt: fromMicros(e.T)}
 	}
 	return out, nil
 }
@@ -64,18 +60,19 @@ func decodeReasons(s string) (map[string]string, error) {
 	return m, nil
 }
 
-const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, updated_at"
+const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at"
 
-func scanTwin(r scanner) (device.Twin, error) {
+func scanTwin(r scanner, extra ...any) (device.Twin, error) {
 	var t device.Twin
 	var desired, reported, invalid, rejected string
-	var version, acked, sent, updated int64
+	var version, acked, sent, drift, updated int64
 	var boot, uplink, unacked int64
-	if err := r.Scan(&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
-		&acked, &rejected, &sent, &unacked, &updated); err != nil {
+	dest := append([]any{&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
+		&acked, &rejected, &sent, &unacked, &drift, &updated}, extra...)
+	if err := r.Scan(dest...); err != nil {
 		return device.Twin{}, classify(err)
 	}
-	t.Version, t.AckedVersion, t.SentVersion = uint64(version), uint64(acked), uint64(sent)
+	t.Version, t.AckedVersion, t.SentVersion, t.Drift = uint64(version), uint64(acked), uint64(sent), uint64(drift)
 	t.LastBoot, t.LastUplink, t.Unacked = uint32(boot), uint32(uplink), uint32(unacked)
 	t.UpdatedAt = fromMicros(updated)
 	var err error
@@ -112,6 +109,34 @@ func scanDefaults(r scanner, accountID string) (device.Defaults, error) {
 
 func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 	return scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+twinCols+" FROM device_twins WHERE device_id = ?"), deviceID))
+}
+
+// TwinConfig reads a device's twin and its account's defaults in one query
+// (the per-uplink read of reconciliation).
+func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
+	var dv, du sql.NullInt64
+	var vals sql.NullString
+	t, err := scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
+		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ?"), deviceID),
+		&dv, &vals, &du)
+	if err != nil {
+		return device.Twin{}, device.Defaults{}, err
+	}
+	def := device.Defaults{AccountID: t.AccountID, Version: uint64(dv.Int64), UpdatedAt: fromMicros(du.Int64), Values: device.Values{}}
+	if vals.Valid {
+		if def.Values, err = decodeValues(vals.String); err != nil {
+			return device.Twin{}, device.Defaults{}, err
+		}
+	}
+	return t, def, nil
+}
+
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d deviceStore) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
@@ -163,18 +188,26 @@ func (t *Tx) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 }
 
 func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
-	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
+	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
 		" ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, desired = excluded.desired,"+
 		" reported = excluded.reported, invalid = excluded.invalid, seen = excluded.seen, last_boot = excluded.last_boot,"+
 		" last_uplink = excluded.last_uplink, acked_version = excluded.acked_version, rejected = excluded.rejected,"+
-		" sent_version = excluded.sent_version, unacked = excluded.unacked, updated_at = excluded.updated_at",
+		" sent_version = excluded.sent_version, unacked = excluded.unacked, drift = excluded.drift, updated_at = excluded.updated_at",
 		tw.DeviceID, tw.AccountID, int64(tw.Version), encodeValues(tw.Desired), encodeValues(tw.Reported),
 		encodeReasons(tw.Invalid), tw.Seen, int64(tw.LastBoot), int64(tw.LastUplink), int64(tw.AckedVersion),
-		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), micros(tw.UpdatedAt))
+		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), int64(tw.Drift), micros(tw.UpdatedAt))
 	return err
 }
 
 func (t *Tx) Defaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?", accountID), accountID)
+}
+
+func (t *Tx) LockDefaults(ctx context.Context, accountID string) (device.Defaults, error) {
+	if _, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
+		" ON CONFLICT (account_id) DO NOTHING", accountID); err != nil {
+		return device.Defaults{}, err
+	}
 	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"+t.forUpdate(), accountID), accountID)
 }
 

@@ -22,6 +22,9 @@ func FuzzUplink(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x03, 'a', 'b', 'c'})
 	f.Add([]byte{0x12, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	// An enrolment attempt: device_id, uplink_count 1, provisioning_key.
+	f.Add(append(append([]byte{0x0a, 36}, "01a20850-e5c8-7d52-85a3-773192e86155"...),
+		append([]byte{0x28, 0x01, 0x72, 8}, "lpp_nope"...)...))
 	c := dial(f)
 	var mid atomic.Int32
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -92,11 +92,7 @@ func (c *Config) GetConfig(ctx context.Context, req *connect.Request[lpv1.GetCon
 
 func (c *Config) PatchConfig(ctx context.Context, req *connect.Request[lpv1.PatchConfigRequest]) (*connect.Response[lpv1.PatchConfigResponse], error) {
 	m := req.Msg
-	var expected *uint64
-	if m.ExpectedVersion != nil {
-		expected = m.ExpectedVersion
-	}
-	v, err := c.svc.PatchConfig(ctx, m.GetDeviceId(), []byte(m.GetMergePatch()), expected)
+	v, err := c.svc.PatchConfig(ctx, m.GetDeviceId(), []byte(m.GetMergePatch()), m.ExpectedVersion)
 	if err != nil {
 		return nil, c.fail(req, err)
 	}

@@ -197,7 +197,9 @@ type DeviceConfig struct {
 	Defaults        map[string]*ConfigValue `protobuf:"bytes,5,rep,name=defaults,proto3" json:"defaults,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	DefaultsVersion uint64                  `protobuf:"varint,6,opt,name=defaults_version,json=defaultsVersion,proto3" json:"defaults_version,omitempty"`
 	// defaults overridden by desired; effective_version = version +
-	// defaults_version is what UpdateConfigCommand.version carries.
+	// defaults_version + a drift count (incremented when the device
+	// acknowledged the current version yet reports other values for keys it
+	// did not reject) is what UpdateConfigCommand.version carries.
 	Effective        map[string]string `protobuf:"bytes,7,rep,name=effective,proto3" json:"effective,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	EffectiveVersion uint64            `protobuf:"varint,8,opt,name=effective_version,json=effectiveVersion,proto3" json:"effective_version,omitempty"`
 	// The latest report of each key the device ever reported.
@@ -816,7 +818,9 @@ type ConfigChange struct {
 	// Unset: the key did not exist (old) or was deleted (new).
 	OldValue *string `protobuf:"bytes,5,opt,name=old_value,json=oldValue,proto3,oneof" json:"old_value,omitempty"`
 	NewValue *string `protobuf:"bytes,6,opt,name=new_value,json=newValue,proto3,oneof" json:"new_value,omitempty"`
-	// The document version the change created.
+	// For a device: the effective version the change produced (what the
+	// device's ack names; ack_time is set once it acknowledged that version
+	// or a later one). For defaults: the defaults version.
 	Version uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
 	// Who: "admin" or "apikey:<id>".
 	Actor      string                 `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -1055,7 +1059,8 @@ type ProvisioningKey struct {
 	AccountId   string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// 0 = unlimited.
-	MaxUses       uint32                 `protobuf:"varint,4,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	MaxUses uint32 `protobuf:"varint,4,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	// Devices the key enrolled (deleted devices no longer count).
 	Uses          uint32                 `protobuf:"varint,5,opt,name=uses,proto3" json:"uses,omitempty"`
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`

@@ -630,7 +630,9 @@ func (x *Downlink) GetPsk() string {
 type UpdateConfigCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Monotonic version of the desired configuration; echo it in
-	// ConfigAck.applied_version.
+	// ConfigAck.applied_version (in every uplink after applying it). A
+	// version already applied may be skipped: when the device must act again
+	// the version is new.
 	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Only the keys whose desired value differs from what the device reported.
 	// A delta too large for one downlink is sent in parts (in key order, each

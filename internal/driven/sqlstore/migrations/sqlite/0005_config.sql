@@ -3,7 +3,9 @@
 -- JSON text: {"KEY": ["value", updated_at]}.
 
 -- The provisioning key that enrolled a device ('' = made with devices create).
+-- A key's uses are the devices it enrolled (no counter row to serialize on).
 ALTER TABLE devices ADD COLUMN enrolled_with TEXT NOT NULL DEFAULT '';
+CREATE INDEX devices_enrolled_with ON devices (enrolled_with) WHERE enrolled_with != '';
 
 CREATE TABLE provisioning_keys (
 	id          TEXT PRIMARY KEY,
@@ -11,7 +13,6 @@ CREATE TABLE provisioning_keys (
 	description TEXT NOT NULL,
 	hash        TEXT NOT NULL UNIQUE, -- SHA-256 of the secret
 	max_uses    INTEGER NOT NULL,     -- 0 = unlimited
-	uses        INTEGER NOT NULL DEFAULT 0,
 	expires_at  INTEGER NOT NULL,     -- 0 = never
 	created_at  INTEGER NOT NULL,
 	revoked_at  INTEGER NOT NULL DEFAULT 0
@@ -34,8 +35,13 @@ CREATE TABLE device_twins (
 	rejected      TEXT NOT NULL, -- {"KEY": "reason"}
 	sent_version  INTEGER NOT NULL,
 	unacked       INTEGER NOT NULL,
+	drift         INTEGER NOT NULL, -- see device.Twin.Drift
 	updated_at    INTEGER NOT NULL
 ) STRICT;
+
+-- Devices made before this migration get their (empty) twin row.
+INSERT INTO device_twins (device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at)
+SELECT id, account_id, 0, '{}', '{}', '{}', 0, 0, 0, 0, '{}', 0, 0, 0, updated_at FROM devices;
 
 CREATE TABLE config_defaults (
 	account_id TEXT PRIMARY KEY,
