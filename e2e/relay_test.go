@@ -240,3 +240,15 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 		return metricAt(t, s.url, "liveplane_ws_subscribers") == 0
 	})
 }
+
+// The relay's configuration: the service token is masked when printed and
+// required to run.
+func TestRelayConfig(t *testing.T) {
+	out, errOut, code := cli(t, nil, "relay", "--print-config", "--service-token", relayToken, "--upstream", "http://127.0.0.1:1")
+	if code != 0 || strings.Contains(out+errOut, relayToken) || !strings.Contains(out, "service-token") {
+		t.Errorf("print-config: exit %d, token shown or setting missing:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := cli(t, nil, "relay", "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errOut, "--service-token") {
+		t.Errorf("no service token: exit %d %s, want 2 naming --service-token", code, errOut)
+	}
+}
