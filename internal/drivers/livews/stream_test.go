@@ -251,7 +251,7 @@ func TestSlowSubscriberIsClosedAndDelaysNobody(t *testing.T) {
 
 // Closed connections leave no goroutine behind, pings included.
 func TestNoGoroutineLeak(t *testing.T) {
-	e := newEnv(t, livews.Options{PingInterval: 100 * time.Millisecond})
+	e := newEnv(t, livews.Options{PingInterval: 250 * time.Millisecond})
 	e.publish(t, e.dev, 1, 1)
 	time.Sleep(100 * time.Millisecond)
 	base := runtime.NumGoroutine()
@@ -271,7 +271,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}()
 	}
 	e.publish(t, e.dev, 2, 5)
-	time.Sleep(350 * time.Millisecond) // several pings answered
+	time.Sleep(800 * time.Millisecond) // several pings answered
 	if n := e.srv.Subscribers(); n != 50 {
 		t.Fatalf("%d subscribers left after pings, want 50", n)
 	}
