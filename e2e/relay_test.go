@@ -79,7 +79,7 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 	_, foreign := s.accountWithDevice(t, "others")
 	proxy := newCutProxy(t, httpAddr)
 	rl := startRelay(t, "--upstream", "http://"+proxy.addr(), "--service-token", relayToken,
-		"--allowed-origins", "https://console.example", "--reconnect-min", "20ms", "--reconnect-max", "200ms")
+		"--allowed-origins", "https://console.example", "--reconnect-min", "20ms", "--reconnect-max", "200ms", "--linger", "100ms")
 	devID := dev.GetDevice().GetId()
 
 	// Refusals before the upgrade.

@@ -92,7 +92,7 @@ func (r *rssSampler) report(extra map[string]any) {
 
 // runIdle holds --subscribers idle subscribers for --duration and reports
 // what each costs the server.
-func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key string, devs []string, rss *rssSampler, backoff livelogclient.Backoff) (Result, error) {
+func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, path, key string, devs []string, rss *rssSampler, backoff livelogclient.Backoff) (Result, error) {
 	if env.Server == nil {
 		return Result{}, errors.New("idle needs --spawn: it reads the server's RSS")
 	}
@@ -100,7 +100,7 @@ func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key 
 	before := rss.sample()[0]
 	t0 := time.Now()
 	env.Log.Info("connecting idle subscribers", "n", s.subscribers)
-	if err := subs.start(ctx, url, key, devs, s.subscribers, false, backoff); err != nil {
+	if err := subs.start(ctx, url, path, key, devs, s.subscribers, false, backoff); err != nil {
 		return Result{}, err
 	}
 	connectSec := time.Since(t0).Seconds()
@@ -113,7 +113,7 @@ func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key 
 	case <-time.After(env.Load.Duration):
 	}
 	end := rss.sample()[0]
-	open := scrapeMetric(url, "liveplane_ws_subscribers")
+	open := scrapeMetric(env.ServerURL, "liveplane_ws_subscribers")
 	subs.stop()
 	t := subs.tally(func(int) bool { return false }, 0)
 	n := float64(s.subscribers)

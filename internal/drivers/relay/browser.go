@@ -29,6 +29,7 @@ var (
 type browser struct {
 	start Start
 	q     chan []byte
+	skip  uint64 // lines up to this seq are not sent (it has them); feed's lock
 
 	initOnce sync.Once
 	initial  [][]byte      // hello and history, written before the queue
