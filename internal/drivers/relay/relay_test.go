@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -469,4 +470,46 @@ func TestRelayLingerKeepsTheWindow(t *testing.T) {
 	<-bDone
 	waitFor(t, "the entry to go after the linger", func() bool { return r.Devices() == 0 })
 	<-f.ctx.Done()
+}
+
+// Close says goodbye to every browser (1001) and leaves no goroutine of
+// the relay behind.
+func TestRelayCloseLeavesNothing(t *testing.T) {
+	up := newScripted()
+	r := New(up, keys{"k1/" + d1: "", "k1/" + d2: ""}, slog.New(slog.DiscardHandler), nil, Options{})
+	mux := http.NewServeMux()
+	r.Handle(mux)
+	srv := httptest.NewServer(mux)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var conns []*websocket.Conn
+	for _, dev := range []string{d1, d1, d2} {
+		c, _, err := websocket.Dial(ctx, srv.URL+"/device-logs?deviceId="+dev, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer k1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for range 2 {
+		f := <-up.opened
+		f.fn(UpstreamEvent{Kind: UpLive, Epoch: "e1", Recovered: true})
+	}
+	for _, c := range conns {
+		if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), `"hello"`) {
+			t.Fatalf("hello: %s %v", b, err)
+		}
+	}
+	r.Close()
+	for _, c := range conns {
+		_, _, err := c.Read(ctx)
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Fatalf("after Close: %v, want 1001", err)
+		}
+	}
+	srv.Close()
+	waitFor(t, "the relay's goroutines to end", func() bool {
+		buf := make([]byte, 1<<20)
+		st := string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(st, "drivers/relay.(*Relay)") && !strings.Contains(st, "drivers/relay.(*scripted)")
+	})
 }
