@@ -118,7 +118,7 @@ func (c *conn) goLive(epoch string, lastSeq uint64) {
 }
 
 // write sends queued frames until the queue is empty, then ends; each
-// batch goes out in one write(2). A write that does not complete within
+// batch goes out in one writev(2). A write that does not complete within
 // LagTimeout (the peer stopped reading and the socket buffers are full)
 // drops the connection: no close frame could get through anyway.
 func (c *conn) write() {
@@ -139,17 +139,9 @@ func (c *conn) write() {
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
 		stuck.Reset(c.srv.opt.LagTimeout)
-		c.nc.cork()
-		var err error
-		for i, f := range batch {
-			if err == nil {
-				err = c.ws.Write(context.Background(), websocket.MessageText, f)
-			}
-			batch[i] = nil
-		}
-		if uerr := c.nc.uncork(); err == nil {
-			err = uerr
-		}
+		err := c.nc.writeFrames(batch)
+		n := len(batch)
+		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {
 			c.fail(websocket.StatusInternalError, reasonError, "")
@@ -159,7 +151,7 @@ func (c *conn) write() {
 			c.mu.Unlock()
 			return
 		}
-		c.srv.metrics.delivered.Add(float64(len(batch)))
+		c.srv.metrics.delivered.Add(float64(n))
 	}
 }
 

@@ -199,19 +199,21 @@ func (s *Server) sendHistory(c *conn, req request) bool {
 		c.fail(websocket.StatusInternalError, reasonError, "live-log window unavailable, retry")
 		return false
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, encodeHello(req.deviceID, hello)); err != nil {
-		return false
-	}
+	frames := make([][]byte, 0, 1+len(lines))
+	frames = append(frames, encodeHello(req.deviceID, hello))
 	last := hello.LastSeq
 	for _, e := range lines {
-		f := lineFrame(e)
-		if f == nil {
-			continue
+		if f := lineFrame(e); f != nil {
+			frames = append(frames, f)
+			last = e.Seq
 		}
-		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-			return false
-		}
-		last = e.Seq
+	}
+	deadline, _ := ctx.Deadline()
+	_ = c.nc.SetWriteDeadline(deadline)
+	err = c.nc.writeFrames(frames)
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return false
 	}
 	s.metrics.delivered.Add(float64(len(lines)))
 	c.goLive(hello.Epoch, last)

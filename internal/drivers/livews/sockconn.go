@@ -10,8 +10,9 @@ import (
 
 // Buffer sizes of a subscriber's socket. net/http hands over 4 KiB for each
 // direction; an idle subscriber needs neither: clients send only pongs and
-// closes (a few bytes), and what we send is collected by sockConn (below)
-// and written in one go. Small buffers keep an idle subscriber small.
+// closes (a few bytes), and the library writes only control frames (at most
+// 139 bytes, one Write each: the 512-byte buffer is empty before each, as
+// every control frame is flushed). Small buffers keep a subscriber small.
 const (
 	readBufSize  = 512
 	writeBufSize = 512
@@ -19,50 +20,34 @@ const (
 )
 
 // sockConn is the subscriber's TCP connection under the WebSocket library.
-// It lets the writer put a whole batch of frames into one write(2): while
-// corked, what the library flushes (frame by frame) is collected, and uncork
-// writes it at once; frames written while not corked (pongs, closes) go
-// straight through. The collected buffer is dropped after each batch, so an
-// idle subscriber holds none. It also gives the server a way to drop a
-// socket whose writes are stuck (Close on the raw connection), which the
-// library's own close handshake cannot do.
+// Data frames do not go through the library: they are built once per line
+// for every subscriber (frame.go) and written here, a batch at a time with
+// one writev(2). The library still writes control frames (pongs, pings,
+// closes), each in a single Write; the mutex keeps whole writes apart, so
+// frames never interleave. It also gives the server a way to drop a socket
+// whose writes are stuck (Close on the raw connection), which the library's
+// own close handshake cannot do.
 type sockConn struct {
 	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+	mu sync.Mutex
 }
 
 func (c *sockConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
 	return c.Conn.Write(p)
 }
 
-func (c *sockConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// uncork writes what was collected. The lock is held during the write so a
-// frame written meanwhile by another goroutine (a pong, a close) cannot
-// overtake the batch; if the write is stuck, closing the raw connection
-// releases it.
-func (c *sockConn) uncork() error {
+// writeFrames writes complete frames in order.
+func (c *sockConn) writeFrames(frames [][]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.corked = false
-	buf := c.buf
-	c.buf = nil
-	if len(buf) == 0 {
-		return nil
+	if len(frames) == 1 {
+		_, err := c.Conn.Write(frames[0])
+		return err
 	}
-	_, err := c.Conn.Write(buf)
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.Conn)
 	return err
 }
 
