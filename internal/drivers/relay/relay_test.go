@@ -499,10 +499,16 @@ func TestRelayCloseLeavesNothing(t *testing.T) {
 			t.Fatalf("hello: %s %v", b, err)
 		}
 	}
+	errs := make(chan error, len(conns))
+	for _, c := range conns { // browsers read on, and answer the close
+		go func() {
+			_, _, err := c.Read(ctx)
+			errs <- err
+		}()
+	}
 	r.Close()
-	for _, c := range conns {
-		_, _, err := c.Read(ctx)
-		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+	for range conns {
+		if err := <-errs; websocket.CloseStatus(err) != websocket.StatusGoingAway {
 			t.Fatalf("after Close: %v, want 1001", err)
 		}
 	}
