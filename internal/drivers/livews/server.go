@@ -175,8 +175,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*
 // finish releases everything a subscriber holds.
 func (s *Server) finish(c *conn) {
 	s.hub.remove(c)
+	c.fail(0, reasonClient, "") // closing first: a ping finishing now does not re-arm
 	c.stopPing()
-	c.fail(0, reasonClient, "")
 	c.ws.CloseNow()
 	s.mu.Lock()
 	delete(s.conns, c)
