@@ -36,8 +36,8 @@ type pendingLine struct {
 
 // conn is one subscriber. Its goroutines: the HTTP handler's, which sends
 // the hello and history and then reads (pongs, closes, protocol errors); a
-// writer that exists only while frames are queued; a ping that exists only
-// while one is outstanding. An idle subscriber is one blocked goroutine, a
+// writer that exists only while frames are queued. Pings come from one
+// pinger for all subscribers. An idle subscriber is one blocked goroutine, a
 // timer and no buffer of its own.
 type conn struct {
 	srv      *Server
@@ -45,15 +45,15 @@ type conn struct {
 	nc       *sockConn
 	deviceID string
 
-	mu      sync.Mutex
-	state   connState
-	epoch   string
-	lastSeq uint64 // seq of the last line queued or sent
-	pending []pendingLine
-	queue   [][]byte
-	writing bool
-	reason  string // why it is closing
-	ping    *time.Timer
+	mu           sync.Mutex
+	state        connState
+	epoch        string
+	lastSeq      uint64 // seq of the last line queued or sent
+	pending      []pendingLine
+	queue        [][]byte
+	writing      bool
+	reason       string // why it is closing
+	awaitingPong bool
 }
 
 // deliver takes a live line for this subscriber. Never blocks on the socket.
@@ -140,7 +140,12 @@ func (c *conn) write() {
 		c.mu.Unlock()
 		stuck.Reset(c.srv.opt.LagTimeout)
 		err := c.nc.writeFrames(batch)
-		n := len(batch)
+		n := 0
+		for _, f := range batch {
+			if f[0] == 0x81 { // lines, not pings
+				n++
+			}
+		}
 		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {
@@ -218,31 +223,34 @@ func (c *conn) read() {
 	}
 }
 
-// schedulePing arms the next ping; each ping runs in the timer's goroutine
-// and must be answered within the interval.
-func (c *conn) schedulePing() {
+// pingFrame is an unmasked ping with no payload.
+var pingFrame = []byte{0x89, 0x00}
+
+// ping is called by the server's pinger once per PingInterval: a
+// subscriber that has not answered the previous ping is dropped, the others
+// get a ping queued like a line. No goroutine or timer waits for the pong.
+func (c *conn) ping() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == closing {
+	if c.state != live {
 		return
 	}
-	c.ping = time.AfterFunc(c.srv.opt.PingInterval, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opt.PingInterval)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			c.fail(0, reasonPing, "")
-			c.nc.Conn.Close()
-			return
-		}
-		c.schedulePing()
-	})
+	if c.awaitingPong {
+		c.failLocked(0, reasonPing, "")
+		go c.nc.Conn.Close() // the peer is gone: no close frame
+		return
+	}
+	c.awaitingPong = true
+	c.queue = append(c.queue, pingFrame)
+	if !c.writing {
+		c.writing = true
+		go c.write()
+	}
 }
 
-func (c *conn) stopPing() {
+// pong is the library's callback for a pong frame (reader goroutine).
+func (c *conn) pong(context.Context, []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ping != nil {
-		c.ping.Stop()
-	}
+	c.awaitingPong = false
+	c.mu.Unlock()
 }

@@ -93,9 +93,36 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// Run feeds the hub from feed until ctx ends.
+// Run feeds the hub from feed and pings subscribers until ctx ends.
 func (s *Server) Run(ctx context.Context, feed livelog.Feed) error {
+	done := make(chan struct{})
+	go func() { defer close(done); s.pinger(ctx) }()
+	defer func() { <-done }()
 	return feed.Follow(ctx, s.hub.dispatch)
+}
+
+// pinger pings every subscriber once per PingInterval.
+func (s *Server) pinger(ctx context.Context) {
+	t := time.NewTicker(s.opt.PingInterval)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		conns = conns[:0]
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.ping()
+		}
+		clear(conns)
+	}
 }
 
 // Deliver hands one line to this replica's subscribers of its device; Run
@@ -136,7 +163,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.running.Done()
 		defer s.finish(c)
-		c.schedulePing()
 		c.read()
 	}()
 }
@@ -146,10 +172,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the history already sent) and sends the hello and history.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*conn, bool) {
 	hw := &hijackWriter{ResponseWriter: w}
+	c := &conn{srv: s, deviceID: req.deviceID}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true, // Origin is checked in admit, against --ws-origins
 		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived:     c.pong,
 	})
 	if err != nil {
 		return nil, false // Accept answered (426 and the like)
@@ -159,7 +187,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*
 		return nil, false
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{srv: s, ws: ws, nc: hw.conn, deviceID: req.deviceID}
+	c.ws, c.nc = ws, hw.conn
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -175,8 +203,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*
 // finish releases everything a subscriber holds.
 func (s *Server) finish(c *conn) {
 	s.hub.remove(c)
-	c.fail(0, reasonClient, "") // closing first: a ping finishing now does not re-arm
-	c.stopPing()
+	c.fail(0, reasonClient, "")
 	c.ws.CloseNow()
 	s.mu.Lock()
 	delete(s.conns, c)
