@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -217,10 +219,21 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	}
 
 	load := env.Load
+	cpu0, self0, wall0 := serverCPUTime(env), procCPUSeconds(os.Getpid()), time.Now()
 	res, err := Run(ctx, load, func(ctx context.Context, i int64) error { return hot.send(ctx, 0) })
+	// Which side ran out of CPU: the server's core, or the generator's
+	// (subscribers decoding every line)?
+	cpu := map[string]any{}
+	if cpu1 := serverCPUTime(env); cpu1 > 0 {
+		cpu["server_cpu_share"] = (cpu1 - cpu0) / time.Since(wall0).Seconds()
+	}
+	if self1 := procCPUSeconds(os.Getpid()); self1 > 0 {
+		cpu["generator_cpu_share"] = (self1 - self0) / time.Since(wall0).Seconds()
+	}
 	wg.Wait()
 	close(stopSide)
 	side.Wait()
+	maps.Copy(extra, cpu)
 	if err != nil {
 		return res, err
 	}
