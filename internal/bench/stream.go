@@ -240,6 +240,16 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	if bgErr != nil {
 		return res, fmt.Errorf("background devices: %w", bgErr)
 	}
+	for _, srv := range []*Server{env.Server, peer} {
+		if srv == nil {
+			continue
+		}
+		select {
+		case <-srv.done:
+			return res, fmt.Errorf("the server (pid %d) exited during the run: %v; its last log lines: %s", srv.PID(), srv.waitErr, srv.stderr.String())
+		default:
+		}
+	}
 	acked, maxN := hot.ackedSet()
 	// Drain: every subscriber should get every acknowledged uplink.
 	deadline := time.Now().Add(10 * time.Second)
