@@ -139,13 +139,13 @@ func (c *conn) write() {
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
 		stuck.Reset(c.srv.opt.LagTimeout)
-		err := c.nc.writeFrames(batch)
 		n := 0
 		for _, f := range batch {
 			if f[0] == 0x81 { // lines, not pings
 				n++
 			}
 		}
+		err := c.nc.writeFrames(batch) // consumes batch's slice headers, not the frames
 		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {
@@ -227,26 +227,34 @@ func (c *conn) read() {
 var pingFrame = []byte{0x89, 0x00}
 
 // ping is called by the server's pinger once per PingInterval: a
-// subscriber that has not answered the previous ping is dropped, the others
-// get a ping queued like a line. No goroutine or timer waits for the pong.
+// subscriber that has not answered the previous ping is dropped; the others
+// get a ping, written from the pinger's goroutine. No goroutine or timer
+// per subscriber waits for the pong. A subscriber whose writer is busy is
+// skipped: its socket is in use, and the writer's own stuck timer catches a
+// dead peer. Otherwise the socket buffer has room (the last write
+// finished), so the 2-byte write does not block; a write that still cannot
+// finish within pingWriteWait means the peer stopped reading.
 func (c *conn) ping() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != live {
+	if c.state != live || c.writing {
+		c.mu.Unlock()
 		return
 	}
 	if c.awaitingPong {
 		c.failLocked(0, reasonPing, "")
-		go c.nc.Conn.Close() // the peer is gone: no close frame
+		c.mu.Unlock()
+		c.nc.Conn.Close() // the peer is gone: no close frame
 		return
 	}
 	c.awaitingPong = true
-	c.queue = append(c.queue, pingFrame)
-	if !c.writing {
-		c.writing = true
-		go c.write()
+	c.mu.Unlock()
+	if err := c.nc.writeWithin([][]byte{pingFrame}, time.Now().Add(pingWriteWait)); err != nil {
+		c.fail(0, reasonLagging, "")
+		c.nc.Conn.Close()
 	}
 }
+
+const pingWriteWait = 100 * time.Millisecond
 
 // pong is the library's callback for a pong frame (reader goroutine).
 func (c *conn) pong(context.Context, []byte) {

@@ -236,10 +236,7 @@ func (s *Server) sendHistory(c *conn, req request) bool {
 		}
 	}
 	deadline, _ := ctx.Deadline()
-	_ = c.nc.SetWriteDeadline(deadline)
-	err = c.nc.writeFrames(frames)
-	_ = c.nc.SetWriteDeadline(time.Time{})
-	if err != nil {
+	if err := c.nc.writeWithin(frames, deadline); err != nil {
 		return false
 	}
 	s.metrics.delivered.Add(float64(len(lines)))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Buffer sizes of a subscriber's socket. net/http hands over 4 KiB for each
@@ -38,7 +39,21 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// writeFrames writes complete frames in order.
+// writeWithin is writeFrames with a write deadline, set and cleared under
+// the lock so no other write inherits it.
+func (c *sockConn) writeWithin(frames [][]byte, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.Conn.SetWriteDeadline(deadline)
+	defer c.Conn.SetWriteDeadline(time.Time{})
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.Conn)
+	return err
+}
+
+// writeFrames writes complete frames in order. It consumes frames (the
+// slice headers in it are advanced past what was written); the bytes they
+// point at, shared with other subscribers, are only read.
 func (c *sockConn) writeFrames(frames [][]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
