@@ -128,6 +128,10 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	cred, protos, err := credential(req)
+	if errors.Is(err, errNoSubprotocol) {
+		refuse(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		refuse(w, http.StatusUnauthorized, err.Error())

@@ -325,7 +325,7 @@ func TestRelayRefusals(t *testing.T) {
 		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Basic k1"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Bearer nope"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1"}}), 401},
-		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 400},
 		{"deviceId=" + d1, ws(http.Header{"Cookie": {SessionCookie + "=s"}}), 401},
 		{"deviceId=" + other, ws(http.Header{"Authorization": {"Bearer k1"}}), 404},
 		{"deviceId=" + denied, ws(http.Header{"Authorization": {"Bearer k1"}}), 403},
