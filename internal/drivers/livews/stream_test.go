@@ -141,6 +141,15 @@ func TestRefusalsBeforeUpgrade(t *testing.T) {
 	if err != nil || resp.StatusCode != 401 {
 		t.Errorf("plain GET without token: %v %v", resp, err)
 	}
+	req, _ := http.NewRequest("GET", "http"+strings.TrimPrefix(e.url, "ws")+"/ws?"+dev, nil)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err = http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err != nil || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET with a token: %v %v, want 426", resp, err)
+	}
 }
 
 // Browsers put the token in Sec-WebSocket-Protocol; the server selects
