@@ -182,7 +182,7 @@ func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) er
 			}
 			last.Store(md.Sequence.Stream)
 			deliver(livelog.Entry{DeviceID: strings.TrimPrefix(m.Subject(), LiveLogSubjectPrefix),
-				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data()})
+				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data(), More: md.NumPending > 0})
 		})
 		if ctx.Err() != nil {
 			return nil

@@ -57,7 +57,7 @@ type conn struct {
 }
 
 // deliver takes a live line for this subscriber. Never blocks on the socket.
-func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte) {
+func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
@@ -68,15 +68,17 @@ func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte) {
 		}
 		c.pending = append(c.pending, pendingLine{seq, prev, epoch, frame})
 	case live:
-		c.liveLocked(seq, prev, epoch, frame)
+		c.liveLocked(seq, prev, epoch, frame, more)
 	}
 }
 
 // liveLocked queues a frame after the continuity checks: a line already
 // sent is skipped (the history/live seam), a line whose prev is not the last
 // seq sent means lines were skipped or the epoch changed, and the client must
-// resume to learn which.
-func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte) {
+// resume to learn which. An idle socket gets the frame at once from this
+// goroutine (tryWrite), unless more lines are coming right now: then a
+// writer goroutine collects them and writes them together.
+func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more bool) {
 	switch {
 	case epoch != c.epoch:
 		c.failLocked(CloseResync, reasonResync, "resync: the stream epoch changed, resume")
@@ -91,6 +93,22 @@ func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte) {
 		return
 	}
 	c.lastSeq = seq
+	if !c.writing && !more {
+		attempted, rest, err := c.nc.tryWrite(frame)
+		switch {
+		case attempted && err != nil:
+			c.failLocked(websocket.StatusInternalError, reasonError, "")
+			go c.nc.Conn.Close()
+			return
+		case attempted:
+			c.srv.metrics.delivered.Inc()
+			if rest {
+				c.writing = true
+				go c.write()
+			}
+			return
+		}
+	}
 	c.queue = append(c.queue, frame)
 	if !c.writing {
 		c.writing = true
@@ -113,7 +131,7 @@ func (c *conn) goLive(epoch string, lastSeq uint64) {
 		if c.state != live {
 			break
 		}
-		c.liveLocked(p.seq, p.prev, p.epoch, p.frame)
+		c.liveLocked(p.seq, p.prev, p.epoch, p.frame, true)
 	}
 }
 
@@ -128,6 +146,16 @@ func (c *conn) write() {
 	})
 	defer stuck.Stop()
 	var batch [][]byte
+	stuck.Reset(c.srv.opt.LagTimeout)
+	if err := c.nc.writeFrames(nil); err != nil { // the rest of a frame tryWrite started
+		c.fail(websocket.StatusInternalError, reasonError, "")
+		c.nc.Conn.Close()
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	stuck.Reset(time.Hour)
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.state != live {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,13 +31,67 @@ const (
 // own close handshake cannot do.
 type sockConn struct {
 	net.Conn
-	mu sync.Mutex
+	raw  syscall.RawConn // for tryWrite; nil if the connection has none
+	mu   sync.Mutex
+	tail []byte // unwritten end of a frame tryWrite started: goes out before anything else
 }
 
 func (c *sockConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.flushTailLocked(); err != nil {
+		return 0, err
+	}
 	return c.Conn.Write(p)
+}
+
+func (c *sockConn) flushTailLocked() error {
+	if len(c.tail) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.tail)
+	c.tail = nil
+	return err
+}
+
+// tryWrite is the fast path of a live line: when nobody is writing to the
+// socket, write frame with one non-blocking write(2) from the caller's
+// goroutine (the hub's), with no goroutine, timer or queue. attempted is
+// false when the socket is busy (the caller queues the frame instead). If
+// the kernel took only part of the frame (its buffer is nearly full), the
+// rest is kept and rest is true: the caller must start a writer, and every
+// later write sends the rest first, so frames never interleave.
+func (c *sockConn) tryWrite(frame []byte) (attempted, rest bool, err error) {
+	if c.raw == nil || !c.mu.TryLock() {
+		return false, false, nil
+	}
+	defer c.mu.Unlock()
+	if len(c.tail) > 0 {
+		return false, false, nil
+	}
+	n := 0
+	var werr error
+	cerr := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), frame)
+			if werr != syscall.EINTR {
+				return true // never wait for writability here
+			}
+		}
+	})
+	switch {
+	case cerr != nil:
+		return true, false, cerr
+	case werr == syscall.EAGAIN:
+		n = 0
+	case werr != nil:
+		return true, false, werr
+	}
+	if n < len(frame) {
+		c.tail = frame[n:]
+		return true, true, nil
+	}
+	return true, false, nil
 }
 
 // writeWithin is writeFrames with a write deadline, set and cleared under
@@ -46,6 +101,9 @@ func (c *sockConn) writeWithin(frames [][]byte, deadline time.Time) error {
 	defer c.mu.Unlock()
 	_ = c.Conn.SetWriteDeadline(deadline)
 	defer c.Conn.SetWriteDeadline(time.Time{})
+	if err := c.flushTailLocked(); err != nil {
+		return err
+	}
 	bufs := net.Buffers(frames)
 	_, err := bufs.WriteTo(c.Conn)
 	return err
@@ -57,6 +115,12 @@ func (c *sockConn) writeWithin(frames [][]byte, deadline time.Time) error {
 func (c *sockConn) writeFrames(frames [][]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.flushTailLocked(); err != nil {
+		return err
+	}
+	if len(frames) == 0 {
+		return nil
+	}
 	if len(frames) == 1 {
 		_, err := c.Conn.Write(frames[0])
 		return err
@@ -93,6 +157,9 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = tc.SetWriteBuffer(sendBufSize)
 	}
 	w.conn = &sockConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		w.conn.raw, _ = sc.SyscallConn()
+	}
 	br := brw.Reader
 	if br.Buffered() == 0 {
 		// The library re-points the reader at the connection after the
