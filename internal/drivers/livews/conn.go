@@ -1,11 +1,8 @@
 package livews
 
 import (
-	"context"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -41,7 +38,6 @@ type pendingLine struct {
 // timer and no buffer of its own.
 type conn struct {
 	srv      *Server
-	ws       *websocket.Conn
 	nc       *sockConn
 	deviceID string
 
@@ -207,49 +203,23 @@ func (c *conn) failLocked(code websocket.StatusCode, reason, msg string) {
 		return
 	}
 	go func() {
-		// The library's close handshake waits up to 5 s for a frame being
-		// written; a stuck socket is dropped sooner.
-		t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
-		defer t.Stop()
-		_ = c.ws.Close(code, msg)
+		// The close frame waits for a frame being written; a stuck socket
+		// is dropped instead. After the frame, the reader closes the
+		// socket on the client's answer; the timer is the backstop.
+		time.AfterFunc(2*closeWait, func() { c.nc.Conn.Close() })
+		if err := c.nc.writeWithin([][]byte{closeFrame(code, msg)}, time.Now().Add(closeWait)); err != nil {
+			c.nc.Conn.Close()
+			return
+		}
+		if tc, ok := c.nc.Conn.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+		}
 	}()
 }
 
 // closeWait bounds a close handshake, so a lagging subscriber is gone
 // within LagTimeout + closeWait.
 const closeWait = time.Second
-
-// read runs in the handler goroutine until the connection ends. Clients
-// send no data messages: any is a protocol error with its RFC 6455 code.
-// Oversized messages (1009) and malformed frames (1002) are refused by the
-// WebSocket library itself.
-func (c *conn) read() {
-	for {
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			if strings.Contains(err.Error(), "unmasked frame") {
-				// The library drops the socket without a word; RFC 6455
-				// allows a 1002 first, which tells the client why.
-				c.mu.Lock()
-				c.state, c.reason = closing, reasonProtocol
-				c.mu.Unlock()
-				t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
-				_ = c.ws.Close(websocket.StatusProtocolError, "client frames must be masked")
-				t.Stop()
-			}
-			c.fail(0, reasonClient, "")
-			return
-		}
-		switch {
-		case typ == websocket.MessageBinary:
-			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "binary messages are not accepted")
-		case !utf8.Valid(data):
-			c.fail(websocket.StatusInvalidFramePayloadData, reasonProtocol, "text message is not valid UTF-8")
-		default:
-			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "clients send no messages on this stream")
-		}
-	}
-}
 
 // pingFrame is an unmasked ping with no payload.
 var pingFrame = []byte{0x89, 0x00}
@@ -284,8 +254,8 @@ func (c *conn) ping() {
 
 const pingWriteWait = 100 * time.Millisecond
 
-// pong is the library's callback for a pong frame (reader goroutine).
-func (c *conn) pong(context.Context, []byte) {
+// pong is called by the reader for each pong frame.
+func (c *conn) pong() {
 	c.mu.Lock()
 	c.awaitingPong = false
 	c.mu.Unlock()

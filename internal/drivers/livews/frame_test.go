@@ -35,3 +35,10 @@ func TestTextFrameLengths(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6455 section 1.3's example.
+func TestAcceptKey(t *testing.T) {
+	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("accept key %q", got)
+	}
+}

@@ -137,9 +137,15 @@ func (s *Server) Subscribers() int { return s.hub.count() }
 // docs/live-logs.md) or upgrades and streams until the connection ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, rf := s.admit(r)
+	if rf == nil {
+		req.key, req.proto, rf = handshake(r)
+	}
 	if rf != nil {
-		if rf.status == http.StatusUnauthorized {
+		switch rf.status {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="liveplane"`)
+		case http.StatusUpgradeRequired:
+			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		http.Error(w, rf.msg, rf.status)
 		return
@@ -171,23 +177,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // history: a line stored meanwhile is in one or both, and goLive drops what
 // the history already sent) and sends the hello and history.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*conn, bool) {
-	hw := &hijackWriter{ResponseWriter: w}
-	c := &conn{srv: s, deviceID: req.deviceID}
-	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		InsecureSkipVerify: true, // Origin is checked in admit, against --ws-origins
-		CompressionMode:    websocket.CompressionDisabled,
-		OnPongReceived:     c.pong,
-	})
+	nc, err := upgradeConn(w, req.key, req.proto)
 	if err != nil {
-		return nil, false // Accept answered (426 and the like)
-	}
-	if hw.conn == nil {
-		ws.CloseNow()
+		s.log.Debug("live-log stream: upgrade failed", "err", err)
 		return nil, false
 	}
-	ws.SetReadLimit(readLimit)
-	c.ws, c.nc = ws, hw.conn
+	c := &conn{srv: s, deviceID: req.deviceID, nc: nc}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -204,7 +199,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*
 func (s *Server) finish(c *conn) {
 	s.hub.remove(c)
 	c.fail(0, reasonClient, "")
-	c.ws.CloseNow()
+	c.nc.Conn.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -223,7 +218,12 @@ func (s *Server) sendHistory(c *conn, req request) bool {
 	hello, lines, err := livelog.Open(ctx, s.opt.Window, req.deviceID, req.open)
 	if err != nil {
 		s.log.Warn("live-log history unavailable", "device", req.deviceID, "err", err)
-		c.fail(websocket.StatusInternalError, reasonError, "live-log window unavailable, retry")
+		c.mu.Lock()
+		c.state, c.reason = closing, reasonError
+		c.mu.Unlock()
+		_ = c.nc.writeWithin([][]byte{closeFrame(websocket.StatusInternalError, "live-log window unavailable, retry")},
+			time.Now().Add(closeWait))
+		c.linger()
 		return false
 	}
 	frames := make([][]byte, 0, 1+len(lines))

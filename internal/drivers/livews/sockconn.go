@@ -2,9 +2,7 @@ package livews
 
 import (
 	"bufio"
-	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +29,7 @@ const (
 // own close handshake cannot do.
 type sockConn struct {
 	net.Conn
+	br   *bufio.Reader   // the client's frames
 	raw  syscall.RawConn // for tryWrite; nil if the connection has none
 	mu   sync.Mutex
 	tail []byte // unwritten end of a frame tryWrite started: goes out before anything else
@@ -128,44 +127,4 @@ func (c *sockConn) writeFrames(frames [][]byte) error {
 	bufs := net.Buffers(frames)
 	_, err := bufs.WriteTo(c.Conn)
 	return err
-}
-
-// hijackWriter hands the WebSocket library a sockConn and small buffers
-// when it hijacks the connection.
-type hijackWriter struct {
-	http.ResponseWriter
-	conn *sockConn
-}
-
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("live-log stream: the response writer cannot be hijacked")
-	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := brw.Writer.Flush(); err != nil { // anything net/http still held goes out first
-		conn.Close()
-		return nil, nil, err
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		// A bounded kernel send buffer: a subscriber that stops reading
-		// fills it (and then its queue) sooner, so it is dropped sooner;
-		// and 20,000 idle subscribers do not each pin megabytes.
-		_ = tc.SetWriteBuffer(sendBufSize)
-	}
-	w.conn = &sockConn{Conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		w.conn.raw, _ = sc.SyscallConn()
-	}
-	br := brw.Reader
-	if br.Buffered() == 0 {
-		// The library re-points the reader at the connection after the
-		// handshake (keeping what it buffered), so a fresh small one
-		// loses nothing. With early bytes buffered, keep net/http's.
-		br = bufio.NewReaderSize(w.conn, readBufSize)
-	}
-	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, writeBufSize)), nil
 }
