@@ -45,7 +45,7 @@ type Options struct {
 	Origins      []string
 	PingInterval time.Duration // default 30s
 	QueueFrames  int           // lines queued per subscriber before it counts as lagging; default 256
-	LagTimeout   time.Duration // a write blocked this long drops the subscriber; default 1s
+	LagTimeout   time.Duration // a write blocked this long drops the subscriber; default 750ms
 	// HistoryTimeout bounds reading and sending the hello and history.
 	HistoryTimeout time.Duration // default 10s
 	Registerer     prometheus.Registerer
@@ -74,7 +74,7 @@ func New(opt Options) (*Server, error) {
 		opt.QueueFrames = 256
 	}
 	if opt.LagTimeout <= 0 {
-		opt.LagTimeout = time.Second
+		opt.LagTimeout = 750 * time.Millisecond
 	}
 	if opt.HistoryTimeout <= 0 {
 		opt.HistoryTimeout = 10 * time.Second
