@@ -203,7 +203,7 @@ func TestClientMessagesCloseWithRFC6455Codes(t *testing.T) {
 		}
 	}
 	waitFor(t, "protocol closes counted", func() bool {
-		return metric(t, e, "liveplane_ws_closed_total", "protocol") == 3
+		return metric(t, e, "liveplane_ws_closed_total", "protocol") == 4
 	})
 }
 
