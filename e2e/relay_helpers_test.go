@@ -114,6 +114,14 @@ type cutProxy struct {
 	target string
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
+	paused bool // refuse new connections (close them at once)
+}
+
+// pause makes the proxy refuse (close) new connections until resumed.
+func (p *cutProxy) pause(v bool) {
+	p.mu.Lock()
+	p.paused = v
+	p.mu.Unlock()
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -139,6 +147,13 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 func (p *cutProxy) addr() string { return p.ln.Addr().String() }
 
 func (p *cutProxy) pipe(c net.Conn) {
+	p.mu.Lock()
+	paused := p.paused
+	p.mu.Unlock()
+	if paused {
+		c.Close()
+		return
+	}
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()

@@ -79,7 +79,7 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 	_, foreign := s.accountWithDevice(t, "others")
 	proxy := newCutProxy(t, httpAddr)
 	rl := startRelay(t, "--upstream", "http://"+proxy.addr(), "--service-token", relayToken,
-		"--allowed-origins", "https://console.example", "--reconnect-min", "20ms", "--reconnect-max", "200ms")
+		"--allowed-origins", "https://console.example", "--reconnect-min", "20ms", "--reconnect-max", "200ms", "--linger", "100ms")
 	devID := dev.GetDevice().GetId()
 
 	// Refusals before the upgrade.
@@ -239,4 +239,16 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 	waitUntil(t, 10*time.Second, "serve to see the upstream close", func() bool {
 		return metricAt(t, s.url, "liveplane_ws_subscribers") == 0
 	})
+}
+
+// The relay's configuration: the service token is masked when printed and
+// required to run.
+func TestRelayConfig(t *testing.T) {
+	out, errOut, code := cli(t, nil, "relay", "--print-config", "--service-token", relayToken, "--upstream", "http://127.0.0.1:1")
+	if code != 0 || strings.Contains(out+errOut, relayToken) || !strings.Contains(out, "service-token") {
+		t.Errorf("print-config: exit %d, token shown or setting missing:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := cli(t, nil, "relay", "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errOut, "--service-token") {
+		t.Errorf("no service token: exit %d %s, want 2 naming --service-token", code, errOut)
+	}
 }

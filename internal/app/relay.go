@@ -55,7 +55,7 @@ func Relay(ctx context.Context, cfg config.Relay, log *slog.Logger) error {
 	auth := rpcAuthorizer{devices: liveplanev1connect.NewDeviceServiceClient(hc, upstream)}
 	up := clientUpstream{url: upstream, token: cfg.ServiceToken,
 		backoff: livelogclient.Backoff{Base: cfg.ReconnectMin, Max: cfg.ReconnectMax}}
-	rl := relay.New(up, auth, log.With("component", "relay"), reg, relay.Options{Origins: cfg.AllowedOrigins})
+	rl := relay.New(up, auth, log.With("component", "relay"), reg, relay.Options{Origins: cfg.AllowedOrigins, Linger: linger(cfg.Linger)})
 
 	mux := http.NewServeMux()
 	health.Mount(mux)
@@ -164,4 +164,12 @@ func (u clientUpstream) Follow(ctx context.Context, deviceID string, start relay
 		}
 		return nil
 	})
+}
+
+// linger maps the setting (0 = none) to relay.Options (0 = default).
+func linger(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +44,7 @@ type Stream struct {
 	peerArgs    string
 	sources     int
 	backoffBase time.Duration
+	relayToken  string
 }
 
 var _ Workload = (*Stream)(nil)
@@ -71,6 +74,7 @@ func (*Stream) Help() string {
 Every mode: lost (acknowledged hot uplinks a subscriber never got, summed),
 duplicates, gaps (explicit; must all be 0 outside a restart), server RSS.
 Devices are real: created over the API, CoAP uplinks with their keys.
+--relay-token puts a spawned relay between the subscribers and serve.
 Mind the open files limit (ulimit -n) for many subscribers, on both sides.`
 }
 
@@ -85,6 +89,7 @@ func (s *Stream) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.subURL, "sub-url", "", "base `URL` subscribers connect to (default: the server; replicas: the peer)")
 	fs.StringVar(&s.peerArgs, "peer-args", "", "replicas: spawn a second instance with these serve flags; subscribers go there")
 	fs.IntVar(&s.sources, "sources", 8, "loopback source addresses the device sockets are spread over")
+	fs.StringVar(&s.relayToken, "relay-token", "", "spawn `liveplane relay` (pinned with the server, core 0) with this service token and subscribe through it (/device-logs); give serve the same token with --server-args --relay-tokens=...")
 	fs.DurationVar(&s.backoffBase, "backoff", 100*time.Millisecond, "subscribers' reconnect backoff base (full jitter)")
 }
 
@@ -132,6 +137,18 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 		return Result{}, errors.New("replicas: give --peer-args (spawn the second instance) or --sub-url")
 	}
 
+	subPath := "/ws"
+	metricsURL := subURL // where liveplane_ws_closed_total is read
+	if s.relayToken != "" {
+		rl, err := startRelay(ctx, subURL, s.relayToken, []int{0})
+		if err != nil {
+			return Result{}, err
+		}
+		defer rl.stop()
+		env.Log.Info("relay ready", "url", rl.url, "upstream", subURL)
+		subURL, subPath = rl.url, "/device-logs"
+	}
+
 	nbg := s.devices
 	if s.mode == "fanout" || s.mode == "storm" || s.mode == "slow" {
 		nbg = 0
@@ -152,11 +169,11 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	defer subs.stop()
 
 	if s.mode == "idle" {
-		return s.runIdle(ctx, env, subs, subURL, key, devIDs, sampler, backoff)
+		return s.runIdle(ctx, env, subs, subURL, subPath, key, devIDs, sampler, backoff)
 	}
 
 	env.Log.Info("connecting subscribers", "n", s.subscribers, "url", subURL)
-	if err := subs.start(ctx, subURL, key, devIDs[:1], s.subscribers, true, backoff); err != nil {
+	if err := subs.start(ctx, subURL, subPath, key, devIDs[:1], s.subscribers, true, backoff); err != nil {
 		return Result{}, fmt.Errorf("subscribers: %w", err)
 	}
 	hot, err := newStreamPublisher(addr, fl, 0, s.sources)
@@ -197,20 +214,41 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 		side.Add(1)
 		go func() {
 			defer side.Done()
-			s.slow(ctx, stopSide, env, subs, subURL, key, devIDs[0], start, peer, extra)
+			s.slow(ctx, stopSide, env, subs, metricsURL, key, devIDs[0], start, extra)
 		}()
 	}
 
 	load := env.Load
+	cpu0, self0, wall0 := serverCPUTime(env), procCPUSeconds(os.Getpid()), time.Now()
 	res, err := Run(ctx, load, func(ctx context.Context, i int64) error { return hot.send(ctx, 0) })
+	// Which side ran out of CPU: the server's core, or the generator's
+	// (subscribers decoding every line)?
+	cpu := map[string]any{}
+	if cpu1 := serverCPUTime(env); cpu1 > 0 {
+		cpu["server_cpu_share"] = (cpu1 - cpu0) / time.Since(wall0).Seconds()
+	}
+	if self1 := procCPUSeconds(os.Getpid()); self1 > 0 {
+		cpu["generator_cpu_share"] = (self1 - self0) / time.Since(wall0).Seconds()
+	}
 	wg.Wait()
 	close(stopSide)
 	side.Wait()
+	maps.Copy(extra, cpu)
 	if err != nil {
 		return res, err
 	}
 	if bgErr != nil {
 		return res, fmt.Errorf("background devices: %w", bgErr)
+	}
+	for _, srv := range []*Server{env.Server, peer} {
+		if srv == nil {
+			continue
+		}
+		select {
+		case <-srv.done:
+			return res, fmt.Errorf("the server (pid %d) exited during the run: %v; its last log lines: %s", srv.PID(), srv.waitErr, srv.stderr.String())
+		default:
+		}
 	}
 	acked, maxN := hot.ackedSet()
 	// Drain: every subscriber should get every acknowledged uplink.
@@ -286,7 +324,7 @@ func (s *Stream) storm(stop <-chan struct{}, subs *subFleet, extra map[string]an
 }
 
 // slow adds a subscriber that never reads, and times serve closing it.
-func (s *Stream) slow(ctx context.Context, stop <-chan struct{}, env Env, subs *subFleet, url, key, dev string, start time.Time, peer *Server, extra map[string]any) {
+func (s *Stream) slow(ctx context.Context, stop <-chan struct{}, env Env, subs *subFleet, url, key, dev string, start time.Time, extra map[string]any) {
 	after := s.slowAfter
 	if after <= 0 {
 		after = env.Load.Warmup + env.Load.Duration/2

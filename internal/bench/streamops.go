@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +93,7 @@ func (r *rssSampler) report(extra map[string]any) {
 
 // runIdle holds --subscribers idle subscribers for --duration and reports
 // what each costs the server.
-func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key string, devs []string, rss *rssSampler, backoff livelogclient.Backoff) (Result, error) {
+func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, path, key string, devs []string, rss *rssSampler, backoff livelogclient.Backoff) (Result, error) {
 	if env.Server == nil {
 		return Result{}, errors.New("idle needs --spawn: it reads the server's RSS")
 	}
@@ -100,7 +101,7 @@ func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key 
 	before := rss.sample()[0]
 	t0 := time.Now()
 	env.Log.Info("connecting idle subscribers", "n", s.subscribers)
-	if err := subs.start(ctx, url, key, devs, s.subscribers, false, backoff); err != nil {
+	if err := subs.start(ctx, url, path, key, devs, s.subscribers, false, backoff); err != nil {
 		return Result{}, err
 	}
 	connectSec := time.Since(t0).Seconds()
@@ -113,7 +114,7 @@ func (s *Stream) runIdle(ctx context.Context, env Env, subs *subFleet, url, key 
 	case <-time.After(env.Load.Duration):
 	}
 	end := rss.sample()[0]
-	open := scrapeMetric(url, "liveplane_ws_subscribers")
+	open := scrapeMetric(env.ServerURL, "liveplane_ws_subscribers")
 	subs.stop()
 	t := subs.tally(func(int) bool { return false }, 0)
 	n := float64(s.subscribers)
@@ -152,4 +153,20 @@ func scrapeMetric(base, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// procCPUSeconds is a process's user+system CPU seconds from
+// /proc/PID/stat; 0 when unknown (not Linux).
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
 }

@@ -59,14 +59,14 @@ func newSubFleet() *subFleet {
 // start connects n subscribers, round-robin over devs (devs[0] is the hot
 // device when hot), at most 64 handshakes at a time, and waits for every
 // hello.
-func (f *subFleet) start(ctx context.Context, url, token string, devs []string, n int, hot bool, backoff livelogclient.Backoff) error {
+func (f *subFleet) start(ctx context.Context, url, path, token string, devs []string, n int, hot bool, backoff livelogclient.Backoff) error {
 	ctx, f.cancel = context.WithCancel(ctx)
 	tr := &http.Transport{DialContext: f.conns.dial, Proxy: nil, DisableCompression: true}
 	hc := &http.Client{Transport: tr}
 	sem := make(chan struct{}, 64)
 	for i := range n {
 		s := &subscriber{dev: devs[i%len(devs)], hot: hot, live: make(chan struct{})}
-		c, err := livelogclient.New(livelogclient.Options{URL: url, DeviceID: s.dev, Token: token, HTTPClient: hc, Backoff: backoff})
+		c, err := livelogclient.New(livelogclient.Options{URL: url, Path: path, DeviceID: s.dev, Token: token, HTTPClient: hc, Backoff: backoff})
 		if err != nil {
 			return err
 		}

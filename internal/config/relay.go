@@ -15,6 +15,7 @@ type Relay struct {
 	AllowedOrigins []string // browser origins accepted; empty = same origin only
 	ReconnectMin   time.Duration
 	ReconnectMax   time.Duration
+	Linger         time.Duration
 	LogLevel       string
 	LogFormat      string
 
@@ -35,6 +36,8 @@ func (r *Relay) settings() []setting {
 			help: "first upstream reconnect delay ceiling (exponential backoff with full jitter)"},
 		{name: "reconnect-max", def: "10s", val: durationValue{&r.ReconnectMax},
 			help: "largest upstream reconnect delay"},
+		{name: "linger", def: "5s", val: durationValue{&r.Linger},
+			help: "keep a device's upstream open this long after its last browser left, so reconnecting browsers resume from the relay's window"},
 	}, logSettings(&r.LogLevel, &r.LogFormat)...)
 }
 
@@ -62,6 +65,9 @@ func (r Relay) Validate() error {
 	}
 	if r.ReconnectMin <= 0 || r.ReconnectMax < r.ReconnectMin {
 		v.check("reconnect-max", errors.New("want 0 < reconnect-min <= reconnect-max"))
+	}
+	if r.Linger < 0 {
+		v.check("linger", errors.New("want a duration >= 0"))
 	}
 	checkLogging(v, r.LogLevel, r.LogFormat)
 	return v.err()

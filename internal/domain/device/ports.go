@@ -122,7 +122,7 @@ type LiveLog interface {
 type Line struct {
 	DeviceID  string         `json:"deviceId"`
 	Timestamp time.Time      `json:"timestamp"`
-	Type      string         `json:"type"` // "uplink", "error", "config"
+	Type      string         `json:"type"` // any kind: "uplink", "error", "config", ...
 	Message   string         `json:"message"`
 	Data      map[string]any `json:"data,omitempty"`
 }

@@ -16,6 +16,9 @@ type Entry struct {
 	// Body is the line's JSON as published: one object with deviceId,
 	// timestamp, type, message and data. Shared; never modified.
 	Body []byte
+	// More is a hint from a Feed: further lines are ready right now, so a
+	// writer may wait for them and write them together.
+	More bool
 }
 
 // Window reads the retained lines of the current epoch. Implementations are

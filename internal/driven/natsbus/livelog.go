@@ -38,6 +38,7 @@ const (
 	liveLogLastCache   = 100_000
 	liveLogPublishWait = 2 * time.Second
 	liveLogAttempts    = 5
+	liveLogDrainWait   = 2 * time.Second
 )
 
 // LiveLogOptions configure NewLiveLog.
@@ -136,14 +137,21 @@ func (l *LiveLog) Publish(deviceID string, line device.Line) {
 	l.mu.Unlock()
 }
 
-// Close stops storing; queued lines are dropped (counted) once the lines
-// being stored finish.
+// Close refuses new lines and lets the queued ones be stored for up to
+// liveLogDrainWait; what is left then is dropped (counted).
 func (l *LiveLog) Close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(liveLogDrainWait):
+		l.stop()
+		<-done
+	}
 	l.stop()
-	l.wg.Wait()
 }
 
 func (l *LiveLog) drop(deviceID string, err error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 	"github.com/liveplane/liveplane/internal/domain/livelog"
@@ -238,4 +239,62 @@ func TestLiveLogFollowDeliversInOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// With the bus down, lines are dropped and counted, never stored later
+// with a hole in the chain; the CoAP side never waits.
+func TestLiveLogDropsAreCounted(t *testing.T) {
+	opts := natstest.Options(t)
+	srv := natstest.Run(t, opts)
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	w, err := natsbus.NewLiveWindow(context.Background(), js, testWindow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	l, err := natsbus.NewLiveLog(js, natsbus.LiveLogOptions{Ensure: w.Ensure, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Publish("d", line("d", 1))
+	waitCount(t, w, "d", 1)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	start := time.Now()
+	for i := 2; i <= 4; i++ {
+		l.Publish("d", line("d", i))
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("Publish blocked %v with the bus down", d)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for counter(t, reg, "liveplane_livelog_dropped_total") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped = %v, want 3", counter(t, reg, "liveplane_livelog_dropped_total"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p := counter(t, reg, "liveplane_livelog_published_total"); p != 1 {
+		t.Fatalf("published = %v", p)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -22,6 +22,9 @@ import (
 // server restarted) must not be read as the continuation of the old one.
 const epochCheckEvery = 5 * time.Second
 
+// epochFresh is how long Epoch trusts its cached value.
+const epochFresh = time.Second
+
 // LiveWindow reads the live-log stream: history by direct gets (one request
 // per line, on any replica of the stream) and the live feed by one ordered
 // consumer over every device's subject.
@@ -30,9 +33,10 @@ type LiveWindow struct {
 	window LiveLogWindow
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	stream jetstream.Stream
-	epoch  string
+	mu      sync.Mutex
+	stream  jetstream.Stream
+	epoch   string
+	checked time.Time // when epoch was last read from the server
 }
 
 var (
@@ -72,7 +76,7 @@ func (w *LiveWindow) refresh(ctx context.Context) (jetstream.Stream, string, err
 	if w.epoch != "" && w.epoch != epoch {
 		w.log.Warn("live-log stream was recreated: new epoch", "old", w.epoch, "epoch", epoch)
 	}
-	w.stream, w.epoch = s, epoch
+	w.stream, w.epoch, w.checked = s, epoch, time.Now()
 	return s, epoch, nil
 }
 
@@ -82,8 +86,32 @@ func (w *LiveWindow) current() (jetstream.Stream, string) {
 	return w.stream, w.epoch
 }
 
-func (w *LiveWindow) Epoch(context.Context) (string, error) {
-	_, e := w.current()
+// Epoch is re-read from the server when the cached value is older than
+// epochFresh: a resume must not be judged against a stream that another
+// replica has recreated meanwhile (seqs of the new stream would pass for
+// the old one's).
+func (w *LiveWindow) Epoch(ctx context.Context) (string, error) {
+	w.mu.Lock()
+	s, e, fresh := w.stream, w.epoch, time.Since(w.checked) < epochFresh
+	w.mu.Unlock()
+	if fresh {
+		return e, nil
+	}
+	info, err := s.Info(ctx)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, e, err = w.refresh(ctx)
+		return e, err
+	}
+	if err != nil {
+		return "", domain.Errorf(domain.CodeUnavailable, "natsbus.LiveWindow", "read live-log stream: %v", err)
+	}
+	e = epochOf(info)
+	w.mu.Lock()
+	if e != w.epoch {
+		w.log.Warn("live-log stream was recreated: new epoch", "old", w.epoch, "epoch", e)
+	}
+	w.epoch, w.checked = e, time.Now()
+	w.mu.Unlock()
 	return e, nil
 }
 
@@ -154,7 +182,7 @@ func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) er
 			}
 			last.Store(md.Sequence.Stream)
 			deliver(livelog.Entry{DeviceID: strings.TrimPrefix(m.Subject(), LiveLogSubjectPrefix),
-				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data()})
+				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data(), More: md.NumPending > 0})
 		})
 		if ctx.Err() != nil {
 			return nil

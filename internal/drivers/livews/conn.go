@@ -1,11 +1,8 @@
 package livews
 
 import (
-	"context"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -36,28 +33,27 @@ type pendingLine struct {
 
 // conn is one subscriber. Its goroutines: the HTTP handler's, which sends
 // the hello and history and then reads (pongs, closes, protocol errors); a
-// writer that exists only while frames are queued; a ping that exists only
-// while one is outstanding. An idle subscriber is one blocked goroutine, a
+// writer that exists only while frames are queued. Pings come from one
+// pinger for all subscribers. An idle subscriber is one blocked goroutine, a
 // timer and no buffer of its own.
 type conn struct {
 	srv      *Server
-	ws       *websocket.Conn
 	nc       *sockConn
 	deviceID string
 
-	mu      sync.Mutex
-	state   connState
-	epoch   string
-	lastSeq uint64 // seq of the last line queued or sent
-	pending []pendingLine
-	queue   [][]byte
-	writing bool
-	reason  string // why it is closing
-	ping    *time.Timer
+	mu           sync.Mutex
+	state        connState
+	epoch        string
+	lastSeq      uint64 // seq of the last line queued or sent
+	pending      []pendingLine
+	queue        [][]byte
+	writing      bool
+	reason       string // why it is closing
+	awaitingPong bool
 }
 
 // deliver takes a live line for this subscriber. Never blocks on the socket.
-func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte) {
+func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
@@ -68,15 +64,17 @@ func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte) {
 		}
 		c.pending = append(c.pending, pendingLine{seq, prev, epoch, frame})
 	case live:
-		c.liveLocked(seq, prev, epoch, frame)
+		c.liveLocked(seq, prev, epoch, frame, more)
 	}
 }
 
 // liveLocked queues a frame after the continuity checks: a line already
 // sent is skipped (the history/live seam), a line whose prev is not the last
 // seq sent means lines were skipped or the epoch changed, and the client must
-// resume to learn which.
-func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte) {
+// resume to learn which. An idle socket gets the frame at once from this
+// goroutine (tryWrite), unless more lines are coming right now: then a
+// writer goroutine collects them and writes them together.
+func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more bool) {
 	switch {
 	case epoch != c.epoch:
 		c.failLocked(CloseResync, reasonResync, "resync: the stream epoch changed, resume")
@@ -91,6 +89,22 @@ func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte) {
 		return
 	}
 	c.lastSeq = seq
+	if !c.writing && !more {
+		attempted, rest, err := c.nc.tryWrite(frame)
+		switch {
+		case attempted && err != nil:
+			c.failLocked(websocket.StatusInternalError, reasonError, "")
+			go c.nc.Conn.Close()
+			return
+		case attempted:
+			c.srv.metrics.delivered.Inc()
+			if rest {
+				c.writing = true
+				go c.write()
+			}
+			return
+		}
+	}
 	c.queue = append(c.queue, frame)
 	if !c.writing {
 		c.writing = true
@@ -113,12 +127,12 @@ func (c *conn) goLive(epoch string, lastSeq uint64) {
 		if c.state != live {
 			break
 		}
-		c.liveLocked(p.seq, p.prev, p.epoch, p.frame)
+		c.liveLocked(p.seq, p.prev, p.epoch, p.frame, true)
 	}
 }
 
 // write sends queued frames until the queue is empty, then ends; each
-// batch goes out in one write(2). A write that does not complete within
+// batch goes out in one writev(2). A write that does not complete within
 // LagTimeout (the peer stopped reading and the socket buffers are full)
 // drops the connection: no close frame could get through anyway.
 func (c *conn) write() {
@@ -128,6 +142,16 @@ func (c *conn) write() {
 	})
 	defer stuck.Stop()
 	var batch [][]byte
+	stuck.Reset(c.srv.opt.LagTimeout)
+	if err := c.nc.writeFrames(nil); err != nil { // the rest of a frame tryWrite started
+		c.fail(websocket.StatusInternalError, reasonError, "")
+		c.nc.Conn.Close()
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	stuck.Reset(time.Hour)
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.state != live {
@@ -139,17 +163,14 @@ func (c *conn) write() {
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
 		stuck.Reset(c.srv.opt.LagTimeout)
-		c.nc.cork()
-		var err error
-		for i, f := range batch {
-			if err == nil {
-				err = c.ws.Write(context.Background(), websocket.MessageText, f)
+		n := 0
+		for _, f := range batch {
+			if f[0] == 0x81 { // lines, not pings
+				n++
 			}
-			batch[i] = nil
 		}
-		if uerr := c.nc.uncork(); err == nil {
-			err = uerr
-		}
+		err := c.nc.writeFrames(batch) // consumes batch's slice headers, not the frames
+		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {
 			c.fail(websocket.StatusInternalError, reasonError, "")
@@ -159,7 +180,7 @@ func (c *conn) write() {
 			c.mu.Unlock()
 			return
 		}
-		c.srv.metrics.delivered.Add(float64(len(batch)))
+		c.srv.metrics.delivered.Add(float64(n))
 	}
 }
 
@@ -182,11 +203,17 @@ func (c *conn) failLocked(code websocket.StatusCode, reason, msg string) {
 		return
 	}
 	go func() {
-		// The library's close handshake waits up to 5 s for a frame being
-		// written; a stuck socket is dropped sooner.
-		t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
-		defer t.Stop()
-		_ = c.ws.Close(code, msg)
+		// The close frame waits for a frame being written; a stuck socket
+		// is dropped instead. After the frame, the reader closes the
+		// socket on the client's answer; the timer is the backstop.
+		time.AfterFunc(2*closeWait, func() { c.nc.Conn.Close() })
+		if err := c.nc.writeWithin([][]byte{closeFrame(code, msg)}, time.Now().Add(closeWait)); err != nil {
+			c.nc.Conn.Close()
+			return
+		}
+		if tc, ok := c.nc.Conn.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+		}
 	}()
 }
 
@@ -194,63 +221,42 @@ func (c *conn) failLocked(code websocket.StatusCode, reason, msg string) {
 // within LagTimeout + closeWait.
 const closeWait = time.Second
 
-// read runs in the handler goroutine until the connection ends. Clients
-// send no data messages: any is a protocol error with its RFC 6455 code.
-// Oversized messages (1009) and malformed frames (1002) are refused by the
-// WebSocket library itself.
-func (c *conn) read() {
-	for {
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			if strings.Contains(err.Error(), "unmasked frame") {
-				// The library drops the socket without a word; RFC 6455
-				// allows a 1002 first, which tells the client why.
-				c.mu.Lock()
-				c.state, c.reason = closing, reasonProtocol
-				c.mu.Unlock()
-				t := time.AfterFunc(closeWait, func() { c.nc.Conn.Close() })
-				_ = c.ws.Close(websocket.StatusProtocolError, "client frames must be masked")
-				t.Stop()
-			}
-			c.fail(0, reasonClient, "")
-			return
-		}
-		switch {
-		case typ == websocket.MessageBinary:
-			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "binary messages are not accepted")
-		case !utf8.Valid(data):
-			c.fail(websocket.StatusInvalidFramePayloadData, reasonProtocol, "text message is not valid UTF-8")
-		default:
-			c.fail(websocket.StatusUnsupportedData, reasonProtocol, "clients send no messages on this stream")
-		}
-	}
-}
+// pingFrame is an unmasked ping with no payload.
+var pingFrame = []byte{0x89, 0x00}
 
-// schedulePing arms the next ping; each ping runs in the timer's goroutine
-// and must be answered within the interval.
-func (c *conn) schedulePing() {
+// ping is called by the server's pinger once per PingInterval: a
+// subscriber that has not answered the previous ping is dropped; the others
+// get a ping, written from the pinger's goroutine. No goroutine or timer
+// per subscriber waits for the pong. A subscriber whose writer is busy is
+// skipped: its socket is in use, and the writer's own stuck timer catches a
+// dead peer. Otherwise the socket buffer has room (the last write
+// finished), so the 2-byte write does not block; a write that still cannot
+// finish within pingWriteWait means the peer stopped reading.
+func (c *conn) ping() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state == closing {
+	if c.state != live || c.writing {
+		c.mu.Unlock()
 		return
 	}
-	c.ping = time.AfterFunc(c.srv.opt.PingInterval, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opt.PingInterval)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			c.fail(0, reasonPing, "")
-			c.nc.Conn.Close()
-			return
-		}
-		c.schedulePing()
-	})
+	if c.awaitingPong {
+		c.failLocked(0, reasonPing, "")
+		c.mu.Unlock()
+		c.nc.Conn.Close() // the peer is gone: no close frame
+		return
+	}
+	c.awaitingPong = true
+	c.mu.Unlock()
+	if err := c.nc.writeWithin([][]byte{pingFrame}, time.Now().Add(pingWriteWait)); err != nil {
+		c.fail(0, reasonLagging, "")
+		c.nc.Conn.Close()
+	}
 }
 
-func (c *conn) stopPing() {
+const pingWriteWait = 100 * time.Millisecond
+
+// pong is called by the reader for each pong frame.
+func (c *conn) pong() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ping != nil {
-		c.ping.Stop()
-	}
+	c.awaitingPong = false
+	c.mu.Unlock()
 }

@@ -46,7 +46,8 @@ func BenchmarkFanOut(b *testing.B) {
 	prev := hello.LastSeq
 	for i := range b.N {
 		seq := prev + 1
-		e.srv.Deliver(livelog.Entry{DeviceID: e.dev, Seq: seq, Prev: prev, Epoch: hello.Epoch, Body: body})
+		more := i%window != window-1 && i != b.N-1 // bursts, as the feed reports them
+		e.srv.Deliver(livelog.Entry{DeviceID: e.dev, Seq: seq, Prev: prev, Epoch: hello.Epoch, Body: body, More: more})
 		prev = seq
 		if i%window == window-1 || i == b.N-1 {
 			for got.Load() < int64(i+1-window/2)*subs {

@@ -57,9 +57,13 @@ func FuzzLineFrame(f *testing.F) {
 	f.Add([]byte(` { } `), uint64(1), uint64(0), "e")
 	f.Add([]byte(`[1]`), uint64(1), uint64(0), "e\"")
 	f.Fuzz(func(t *testing.T, body []byte, seq, prev uint64, epoch string) {
-		b := lineFrame(lineEntry(body, seq, prev, epoch))
-		if b == nil {
+		f := lineFrame(lineEntry(body, seq, prev, epoch))
+		if f == nil {
 			return
+		}
+		b := framePayload(f)
+		if f[0] != 0x81 {
+			t.Fatalf("frame header %x", f[:2])
 		}
 		if !jsonValid(body) {
 			return // garbage in, garbage out: the publisher only stores marshalled lines

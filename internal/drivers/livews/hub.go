@@ -56,7 +56,7 @@ func (h *hub) dispatch(e livelog.Entry) {
 		return
 	}
 	for _, c := range list {
-		c.deliver(e.Seq, e.Prev, e.Epoch, frame)
+		c.deliver(e.Seq, e.Prev, e.Epoch, frame, e.More)
 	}
 }
 

@@ -116,3 +116,36 @@ func TestRawFrameRightAfterHandshake(t *testing.T) {
 		t.Fatalf("frames %v, close %d, want 1007", ops, code)
 	}
 }
+
+func TestRawHandshakeRefusals(t *testing.T) {
+	e := newEnv(t, livews.Options{})
+	addr := strings.TrimPrefix(e.url, "ws://")
+	for _, tc := range []struct {
+		name, extra string
+		want        int
+	}{
+		{"version 8", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", 426},
+		{"no upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n", 426},
+		{"bad key", "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n", 400},
+		{"good", "Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n", 101},
+	} {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /ws?deviceId="+e.dev+" HTTP/1.1\r\nHost: "+addr+"\r\nAuthorization: Bearer "+e.key+"\r\n"+tc.extra+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil || resp.StatusCode != tc.want {
+			t.Errorf("%s: %v %v, want %d", tc.name, resp, err, tc.want)
+			continue
+		}
+		if tc.want == 101 && resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+			t.Errorf("accept header %q", resp.Header.Get("Sec-WebSocket-Accept"))
+		}
+		if tc.want == 426 && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+			t.Errorf("%s: no Sec-WebSocket-Version: 13 in the 426", tc.name)
+		}
+	}
+}

@@ -21,6 +21,8 @@ type request struct {
 	deviceID string
 	open     livelog.Request
 	token    string
+	key      string // Sec-WebSocket-Key
+	proto    bool   // the client offered Subprotocol
 }
 
 // refusal is an HTTP answer before the upgrade.

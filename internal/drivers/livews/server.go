@@ -45,7 +45,7 @@ type Options struct {
 	Origins      []string
 	PingInterval time.Duration // default 30s
 	QueueFrames  int           // lines queued per subscriber before it counts as lagging; default 256
-	LagTimeout   time.Duration // a write blocked this long drops the subscriber; default 1s
+	LagTimeout   time.Duration // a write blocked this long drops the subscriber; default 750ms
 	// HistoryTimeout bounds reading and sending the hello and history.
 	HistoryTimeout time.Duration // default 10s
 	Registerer     prometheus.Registerer
@@ -74,7 +74,7 @@ func New(opt Options) (*Server, error) {
 		opt.QueueFrames = 256
 	}
 	if opt.LagTimeout <= 0 {
-		opt.LagTimeout = time.Second
+		opt.LagTimeout = 750 * time.Millisecond
 	}
 	if opt.HistoryTimeout <= 0 {
 		opt.HistoryTimeout = 10 * time.Second
@@ -93,9 +93,36 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// Run feeds the hub from feed until ctx ends.
+// Run feeds the hub from feed and pings subscribers until ctx ends.
 func (s *Server) Run(ctx context.Context, feed livelog.Feed) error {
+	done := make(chan struct{})
+	go func() { defer close(done); s.pinger(ctx) }()
+	defer func() { <-done }()
 	return feed.Follow(ctx, s.hub.dispatch)
+}
+
+// pinger pings every subscriber once per PingInterval.
+func (s *Server) pinger(ctx context.Context) {
+	t := time.NewTicker(s.opt.PingInterval)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		conns = conns[:0]
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.ping()
+		}
+		clear(conns)
+	}
 }
 
 // Deliver hands one line to this replica's subscribers of its device; Run
@@ -110,9 +137,15 @@ func (s *Server) Subscribers() int { return s.hub.count() }
 // docs/live-logs.md) or upgrades and streams until the connection ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, rf := s.admit(r)
+	if rf == nil {
+		req.key, req.proto, rf = handshake(r)
+	}
 	if rf != nil {
-		if rf.status == http.StatusUnauthorized {
+		switch rf.status {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="liveplane"`)
+		case http.StatusUpgradeRequired:
+			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		http.Error(w, rf.msg, rf.status)
 		return
@@ -136,7 +169,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.running.Done()
 		defer s.finish(c)
-		c.schedulePing()
 		c.read()
 	}()
 }
@@ -145,21 +177,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // history: a line stored meanwhile is in one or both, and goLive drops what
 // the history already sent) and sends the hello and history.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*conn, bool) {
-	hw := &hijackWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		InsecureSkipVerify: true, // Origin is checked in admit, against --ws-origins
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	nc, err := upgradeConn(w, req.key, req.proto)
 	if err != nil {
-		return nil, false // Accept answered (426 and the like)
-	}
-	if hw.conn == nil {
-		ws.CloseNow()
+		s.log.Debug("live-log stream: upgrade failed", "err", err)
 		return nil, false
 	}
-	ws.SetReadLimit(readLimit)
-	c := &conn{srv: s, ws: ws, nc: hw.conn, deviceID: req.deviceID}
+	c := &conn{srv: s, deviceID: req.deviceID, nc: nc}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -175,9 +198,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req request) (*
 // finish releases everything a subscriber holds.
 func (s *Server) finish(c *conn) {
 	s.hub.remove(c)
-	c.stopPing()
 	c.fail(0, reasonClient, "")
-	c.ws.CloseNow()
+	c.nc.Conn.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -196,22 +218,26 @@ func (s *Server) sendHistory(c *conn, req request) bool {
 	hello, lines, err := livelog.Open(ctx, s.opt.Window, req.deviceID, req.open)
 	if err != nil {
 		s.log.Warn("live-log history unavailable", "device", req.deviceID, "err", err)
-		c.fail(websocket.StatusInternalError, reasonError, "live-log window unavailable, retry")
+		c.mu.Lock()
+		c.state, c.reason = closing, reasonError
+		c.mu.Unlock()
+		_ = c.nc.writeWithin([][]byte{closeFrame(websocket.StatusInternalError, "live-log window unavailable, retry")},
+			time.Now().Add(closeWait))
+		c.linger()
 		return false
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, encodeHello(req.deviceID, hello)); err != nil {
-		return false
-	}
+	frames := make([][]byte, 0, 1+len(lines))
+	frames = append(frames, encodeHello(req.deviceID, hello))
 	last := hello.LastSeq
 	for _, e := range lines {
-		f := lineFrame(e)
-		if f == nil {
-			continue
+		if f := lineFrame(e); f != nil {
+			frames = append(frames, f)
+			last = e.Seq
 		}
-		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-			return false
-		}
-		last = e.Seq
+	}
+	deadline, _ := ctx.Deadline()
+	if err := c.nc.writeWithin(frames, deadline); err != nil {
+		return false
 	}
 	s.metrics.delivered.Add(float64(len(lines)))
 	c.goLive(hello.Epoch, last)

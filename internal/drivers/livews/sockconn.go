@@ -2,96 +2,129 @@ package livews
 
 import (
 	"bufio"
-	"errors"
 	"net"
-	"net/http"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Buffer sizes of a subscriber's socket. net/http hands over 4 KiB for each
 // direction; an idle subscriber needs neither: clients send only pongs and
-// closes (a few bytes), and what we send is collected by sockConn (below)
-// and written in one go. Small buffers keep an idle subscriber small.
+// closes (a few bytes), and the library writes only control frames (at most
+// 139 bytes, one Write each: the 512-byte buffer is empty before each, as
+// every control frame is flushed). Small buffers keep a subscriber small.
 const (
 	readBufSize  = 512
 	writeBufSize = 512
+	sendBufSize  = 128 << 10 // SO_SNDBUF
 )
 
 // sockConn is the subscriber's TCP connection under the WebSocket library.
-// It lets the writer put a whole batch of frames into one write(2): while
-// corked, what the library flushes (frame by frame) is collected, and uncork
-// writes it at once; frames written while not corked (pongs, closes) go
-// straight through. The collected buffer is dropped after each batch, so an
-// idle subscriber holds none. It also gives the server a way to drop a
-// socket whose writes are stuck (Close on the raw connection), which the
-// library's own close handshake cannot do.
+// Data frames do not go through the library: they are built once per line
+// for every subscriber (frame.go) and written here, a batch at a time with
+// one writev(2). The library still writes control frames (pongs, pings,
+// closes), each in a single Write; the mutex keeps whole writes apart, so
+// frames never interleave. It also gives the server a way to drop a socket
+// whose writes are stuck (Close on the raw connection), which the library's
+// own close handshake cannot do.
 type sockConn struct {
 	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+	br   *bufio.Reader   // the client's frames
+	raw  syscall.RawConn // for tryWrite; nil if the connection has none
+	mu   sync.Mutex
+	tail []byte // unwritten end of a frame tryWrite started: goes out before anything else
 }
 
 func (c *sockConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
+	if err := c.flushTailLocked(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(p)
 }
 
-func (c *sockConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// uncork writes what was collected. The lock is held during the write so a
-// frame written meanwhile by another goroutine (a pong, a close) cannot
-// overtake the batch; if the write is stuck, closing the raw connection
-// releases it.
-func (c *sockConn) uncork() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	buf := c.buf
-	c.buf = nil
-	if len(buf) == 0 {
+func (c *sockConn) flushTailLocked() error {
+	if len(c.tail) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(buf)
+	_, err := c.Conn.Write(c.tail)
+	c.tail = nil
 	return err
 }
 
-// hijackWriter hands the WebSocket library a sockConn and small buffers
-// when it hijacks the connection.
-type hijackWriter struct {
-	http.ResponseWriter
-	conn *sockConn
+// tryWrite is the fast path of a live line: when nobody is writing to the
+// socket, write frame with one non-blocking write(2) from the caller's
+// goroutine (the hub's), with no goroutine, timer or queue. attempted is
+// false when the socket is busy (the caller queues the frame instead). If
+// the kernel took only part of the frame (its buffer is nearly full), the
+// rest is kept and rest is true: the caller must start a writer, and every
+// later write sends the rest first, so frames never interleave.
+func (c *sockConn) tryWrite(frame []byte) (attempted, rest bool, err error) {
+	if c.raw == nil || !c.mu.TryLock() {
+		return false, false, nil
+	}
+	defer c.mu.Unlock()
+	if len(c.tail) > 0 {
+		return false, false, nil
+	}
+	n := 0
+	var werr error
+	cerr := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), frame)
+			if werr != syscall.EINTR {
+				return true // never wait for writability here
+			}
+		}
+	})
+	switch {
+	case cerr != nil:
+		return true, false, cerr
+	case werr == syscall.EAGAIN:
+		n = 0
+	case werr != nil:
+		return true, false, werr
+	}
+	if n < len(frame) {
+		c.tail = frame[n:]
+		return true, true, nil
+	}
+	return true, false, nil
 }
 
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("live-log stream: the response writer cannot be hijacked")
+// writeWithin is writeFrames with a write deadline, set and cleared under
+// the lock so no other write inherits it.
+func (c *sockConn) writeWithin(frames [][]byte, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.Conn.SetWriteDeadline(deadline)
+	defer c.Conn.SetWriteDeadline(time.Time{})
+	if err := c.flushTailLocked(); err != nil {
+		return err
 	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.Conn)
+	return err
+}
+
+// writeFrames writes complete frames in order. It consumes frames (the
+// slice headers in it are advanced past what was written); the bytes they
+// point at, shared with other subscribers, are only read.
+func (c *sockConn) writeFrames(frames [][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushTailLocked(); err != nil {
+		return err
 	}
-	if err := brw.Writer.Flush(); err != nil { // anything net/http still held goes out first
-		conn.Close()
-		return nil, nil, err
+	if len(frames) == 0 {
+		return nil
 	}
-	w.conn = &sockConn{Conn: conn}
-	br := brw.Reader
-	if br.Buffered() == 0 {
-		// The library re-points the reader at the connection after the
-		// handshake (keeping what it buffered), so a fresh small one
-		// loses nothing. With early bytes buffered, keep net/http's.
-		br = bufio.NewReaderSize(w.conn, readBufSize)
+	if len(frames) == 1 {
+		_, err := c.Conn.Write(frames[0])
+		return err
 	}
-	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, writeBufSize)), nil
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.Conn)
+	return err
 }

@@ -141,6 +141,15 @@ func TestRefusalsBeforeUpgrade(t *testing.T) {
 	if err != nil || resp.StatusCode != 401 {
 		t.Errorf("plain GET without token: %v %v", resp, err)
 	}
+	req, _ := http.NewRequest("GET", "http"+strings.TrimPrefix(e.url, "ws")+"/ws?"+dev, nil)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err = http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err != nil || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET with a token: %v %v, want 426", resp, err)
+	}
 }
 
 // Browsers put the token in Sec-WebSocket-Protocol; the server selects
@@ -194,7 +203,7 @@ func TestClientMessagesCloseWithRFC6455Codes(t *testing.T) {
 		}
 	}
 	waitFor(t, "protocol closes counted", func() bool {
-		return metric(t, e, "liveplane_ws_closed_total", "protocol") == 3
+		return metric(t, e, "liveplane_ws_closed_total", "protocol") == 4
 	})
 }
 
@@ -251,7 +260,7 @@ func TestSlowSubscriberIsClosedAndDelaysNobody(t *testing.T) {
 
 // Closed connections leave no goroutine behind, pings included.
 func TestNoGoroutineLeak(t *testing.T) {
-	e := newEnv(t, livews.Options{PingInterval: 100 * time.Millisecond})
+	e := newEnv(t, livews.Options{PingInterval: 250 * time.Millisecond})
 	e.publish(t, e.dev, 1, 1)
 	time.Sleep(100 * time.Millisecond)
 	base := runtime.NumGoroutine()
@@ -271,7 +280,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}()
 	}
 	e.publish(t, e.dev, 2, 5)
-	time.Sleep(350 * time.Millisecond) // several pings answered
+	time.Sleep(800 * time.Millisecond) // several pings answered
 	if n := e.srv.Subscribers(); n != 50 {
 		t.Fatalf("%d subscribers left after pings, want 50", n)
 	}

@@ -29,6 +29,7 @@ var (
 type browser struct {
 	start Start
 	q     chan []byte
+	skip  uint64 // lines up to this seq are not sent (it has them); feed's lock
 
 	initOnce sync.Once
 	initial  [][]byte      // hello and history, written before the queue
@@ -80,7 +81,10 @@ func (r *Relay) pump(ctx context.Context, conn *websocket.Conn, raw net.Conn, b 
 			conn.CloseNow()
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// The reader and pinger live until pump returns: cancelling a read
+	// would cut the connection before the 1001 goes out on shutdown.
+	shutdown := ctx.Done()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	left := make(chan struct{})
 	go func() { // reader: answers pings and close frames; data is a protocol error
@@ -133,7 +137,7 @@ func (r *Relay) pump(ctx context.Context, conn *websocket.Conn, raw net.Conn, b 
 	case <-b.stopped:
 	case <-left:
 		return closeReason{label: "client"}
-	case <-ctx.Done():
+	case <-shutdown:
 		b.stop(closeShutdown)
 	}
 	select {
@@ -166,7 +170,7 @@ func (r *Relay) pump(ctx context.Context, conn *websocket.Conn, raw net.Conn, b 
 			return b.why
 		case <-left:
 			return closeReason{label: "client"}
-		case <-ctx.Done():
+		case <-shutdown:
 			b.stop(closeShutdown)
 		}
 	}

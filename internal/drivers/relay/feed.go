@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 )
 
 // feed is one device's upstream and the browsers watching it. The relay
@@ -18,10 +19,11 @@ type feed struct {
 	epoch   string
 	pos     uint64 // seq of the last line forwarded, or the hello's lastSeq
 	ring    ring
-	creator *browser // opened the upstream with its own start: gets that hello verbatim
+	opened  Start // what the upstream was opened with
 	pending []*browser
 	subs    map[*browser]struct{}
 	failed  bool
+	idle    *time.Timer // set while no browser is attached (the relay's lock)
 }
 
 func newFeed(id string, ringSize int, m *metrics) *feed {
@@ -58,13 +60,47 @@ func (f *feed) remove(b *browser) bool {
 	return len(f.subs) == 0 && len(f.pending) == 0
 }
 
-// attach gives b its hello and history (or the upstream's own hello) and
-// subscribes it to what follows. f.mu is held, so no line can slip between
-// the history and the live tail.
+// upstreamStart picks where to open the upstream so that every browser
+// waiting for it can be served: the lowest resume position of the first
+// browser's epoch, else the largest history asked for.
+func (f *feed) upstreamStart() Start {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var st Start
+	for _, b := range f.pending {
+		s := b.start
+		switch {
+		case s.Epoch != "" && st.Epoch == "":
+			st = s
+		case s.Epoch != "" && s.Epoch == st.Epoch:
+			st.Seq = min(st.Seq, s.Seq)
+		case s.Epoch == "" && st.Epoch == "":
+			st.Last = max(st.Last, s.Last)
+		}
+	}
+	f.opened = st
+	return st
+}
+
+// attach gives b its hello and history and subscribes it to what follows.
+// f.mu is held, so no line can slip between the history and the live tail.
+// upstream is the upstream's first hello when b waited for it.
 func (f *feed) attach(b *browser, upstream *hello) {
 	h, hist := greet(f.id, f.epoch, f.pos, &f.ring, b.start)
-	if upstream != nil {
-		h, hist = *upstream, nil
+	if upstream != nil && !upstream.Recovered && b.start.Epoch != "" {
+		// What serve could not deliver from the upstream's start; a
+		// browser that was already past the gap lost nothing.
+		past := upstream.Gap != nil && upstream.Gap.BeforeSeq != 0 && b.start.Epoch == upstream.Epoch &&
+			b.start.Seq >= upstream.Gap.BeforeSeq-1
+		if !past {
+			h = *upstream
+		}
+	}
+	if h.Recovered && b.start.Epoch == f.epoch && b.start.Seq > h.LastSeq {
+		// Ahead of the feed (the upstream opened lower for another
+		// browser): skip what this one already has.
+		b.skip = b.start.Seq
+		h.LastSeq = b.start.Seq
 	}
 	first, _ := json.Marshal(h)
 	frames := make([][]byte, 0, 1+len(hist))
@@ -89,11 +125,7 @@ func (f *feed) on(ev UpstreamEvent) {
 				up.Gap = &span{AfterSeq: ev.AfterSeq, BeforeSeq: ev.BeforeSeq}
 			}
 			for _, b := range f.pending {
-				if b == f.creator {
-					f.attach(b, up)
-				} else {
-					f.attach(b, nil)
-				}
+				f.attach(b, up)
 			}
 			f.pending = nil
 			return
@@ -107,9 +139,11 @@ func (f *feed) on(ev UpstreamEvent) {
 		f.ring.push(entry{seq: ev.Seq, prev: ev.Prev, raw: ev.Raw})
 		f.pos = ev.Seq
 		for b := range f.subs {
-			b.send(ev.Raw)
+			if ev.Seq > b.skip {
+				b.send(ev.Raw)
+				f.m.delivered.Inc()
+			}
 		}
-		f.m.delivered.Add(float64(len(f.subs)))
 	case UpGap:
 		f.m.gaps.Inc()
 		if !f.ready {
@@ -117,6 +151,9 @@ func (f *feed) on(ev UpstreamEvent) {
 		}
 		if ev.Epoch != f.epoch {
 			f.ring.reset()
+			for b := range f.subs {
+				b.skip = 0
+			}
 		}
 		c := control{Type: "gap", DeviceID: f.id, Epoch: ev.Epoch, Reason: ev.Reason}
 		if ev.AfterSeq != 0 || ev.BeforeSeq != 0 {

@@ -36,6 +36,13 @@ type Options struct {
 	PingInterval time.Duration // browser pings, also the pong deadline (30s)
 	HelloWait    time.Duration // how long a browser waits for a device's first upstream hello (10s)
 	AuthTimeout  time.Duration // bound on one Authorize call (5s)
+	// Linger keeps a device's upstream and window open this long after its
+	// last browser left (5s), so browsers that reconnect (a reload, a
+	// network blip) resume from the window without reopening it. <0: none.
+	Linger time.Duration
+	// Gather is how long a new upstream waits for more browsers before it
+	// dials, so it opens from the lowest position any of them needs (25ms).
+	Gather time.Duration
 }
 
 // Relay serves /device-logs. Mount it with Handle and set ConnContext on
@@ -71,6 +78,12 @@ func New(up Upstream, auth Authorizer, log *slog.Logger, reg prometheus.Register
 	}
 	if opts.AuthTimeout <= 0 {
 		opts.AuthTimeout = 5 * time.Second
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 5 * time.Second
+	}
+	if opts.Gather <= 0 {
+		opts.Gather = 25 * time.Millisecond
 	}
 	r := &Relay{up: up, auth: auth, log: log, opts: opts, m: newMetrics(reg), feeds: map[string]*feed{}}
 	r.base, r.cancel = context.WithCancel(context.Background())
@@ -115,6 +128,10 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	cred, protos, err := credential(req)
+	if errors.Is(err, errNoSubprotocol) {
+		refuse(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		refuse(w, http.StatusUnauthorized, err.Error())
@@ -178,35 +195,58 @@ func (r *Relay) join(device string, b *browser) *feed {
 	f := r.feeds[device]
 	if f == nil {
 		f = newFeed(device, r.opts.Window, r.m)
-		f.creator = b
 		var ctx context.Context
 		ctx, f.cancel = context.WithCancel(r.base)
 		r.feeds[device] = f
 		r.m.upstreams.Inc()
 		r.wg.Add(1)
-		go r.follow(ctx, f, b.start)
+		go r.follow(ctx, f)
 	}
+	f.idle = nil
 	f.add(b)
 	return f
 }
 
-// leave detaches b; the last browser out closes the upstream and removes
-// the registry entry.
+// leave detaches b; once the last browser is out for Linger, the upstream
+// closes and the registry entry goes.
 func (r *Relay) leave(f *feed, b *browser) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if f.remove(b) {
-		if r.feeds[f.id] == f {
-			delete(r.feeds, f.id)
-		}
-		f.cancel()
+	if !f.remove(b) {
+		return
 	}
+	if r.opts.Linger < 0 {
+		r.drop(f)
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(r.opts.Linger, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if f.idle == t { // nobody joined since
+			r.drop(f)
+		}
+	})
+	f.idle = t
 }
 
-func (r *Relay) follow(ctx context.Context, f *feed, start Start) {
+// drop removes f from the registry and closes its upstream. r.mu is held.
+func (r *Relay) drop(f *feed) {
+	if r.feeds[f.id] == f {
+		delete(r.feeds, f.id)
+	}
+	f.cancel()
+}
+
+func (r *Relay) follow(ctx context.Context, f *feed) {
 	defer r.wg.Done()
 	defer r.m.upstreams.Dec()
-	err := r.up.Follow(ctx, f.id, start, f.on)
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(r.opts.Gather):
+	}
+	err := r.up.Follow(ctx, f.id, f.upstreamStart(), f.on)
 	if ctx.Err() != nil {
 		return
 	}

@@ -77,7 +77,7 @@ func credential(r *http.Request) (Credential, []string, error) {
 		}
 	}
 	if len(protos) > 0 && !contains(protos, Subprotocol) {
-		return Credential{}, nil, errors.New("offer the liveplane.v1 subprotocol")
+		return Credential{}, nil, errNoSubprotocol
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
@@ -94,6 +94,8 @@ func credential(r *http.Request) (Credential, []string, error) {
 	}
 	return Credential{}, nil, errNoCredential
 }
+
+var errNoSubprotocol = errors.New("offer the liveplane.v1 subprotocol")
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
