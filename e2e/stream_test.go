@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/coder/websocket"
 
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
@@ -77,18 +76,7 @@ func (c *streamClient) next() streamFrame {
 // streamAccount creates an account with an API key and a device in it.
 func streamAccount(t *testing.T, s *server, name string) (string, *lpv1.CreateDeviceResponse) {
 	t.Helper()
-	ctx := context.Background()
-	acc, err := s.accounts(bearer(s.token)).CreateAccount(ctx, connect.NewRequest(&lpv1.CreateAccountRequest{
-		Name: name, CreateApiKey: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.devices().CreateDevice(ctx, connect.NewRequest(&lpv1.CreateDeviceRequest{
-		AccountId: acc.Msg.GetAccount().GetId(), Name: "meter"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acc.Msg.GetApiKeySecret(), d.Msg
+	return s.accountWithDevice(t, name)
 }
 
 // uplink sends uplink n of dev to s's CoAP port with libcoap's client.
