@@ -13,7 +13,7 @@ export async function accountsPage() {
   let timer = 0;
   let stopped = false;
 
-  const name = h('input', { id: 'acc-name', name: 'name', required: true, pattern: '[a-z0-9]([a-z0-9-]*[a-z0-9])?', maxlength: '63', autocomplete: 'off' });
+  const name = h('input', { id: 'acc-name', name: 'name', required: true, pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', maxlength: '63', autocomplete: 'off' });
   const display = h('input', { id: 'acc-display', name: 'display', autocomplete: 'off' });
   const withKey = h('input', { id: 'acc-key', type: 'checkbox', checked: true });
   const form = h('form', {

@@ -53,20 +53,20 @@ async function configTab(id, panel) {
       h('thead', {}, h('tr', {}, ['Key', 'Desired', 'Reported'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, keys.map((k) => h('tr', { class: k in delta ? 'delta' : '', 'data-key': k },
         h('th', { scope: 'row' }, k, k in delta ? h('span', { class: 'sr-only' }, ' (differs)') : null),
-        h('td', {}, k in desired ? desired[k] : h('span', { class: 'muted' }, 'unset'), k in own || !(k in desired) ? null : h('span', { class: 'muted small' }, ' (default)')),
-        h('td', {}, k in reported ? reported[k] : h('span', { class: 'muted' }, 'not reported')))),
+        h('td', { 'data-label': 'Desired' }, k in desired ? desired[k] : h('span', { class: 'muted' }, 'unset'), k in own || !(k in desired) ? null : h('span', { class: 'muted small' }, ' (default)')),
+        h('td', { 'data-label': 'Reported' }, k in reported ? reported[k] : h('span', { class: 'muted' }, 'not reported')))),
       keys.length ? null : h('tr', {}, h('td', { colspan: '3', class: 'muted' }, 'No configuration yet.')))));
   }
 
   function render() {
     const st = shortState(cfg.syncState, 'CONFIG_SYNC_STATE_');
-    view.replaceChildren(
+    view.replaceChildren(...[
       h('p', { class: 'sync' }, 'Sync: ', h('span', { id: 'sync-state' }, badge(st)),
         ` · desired version ${cfg.version || 0} · acknowledged ${cfg.ackedVersion || 0}`,
         ' · last report ', ago(rep.reportTime), rep.firmwareVersion ? ` · firmware ${rep.firmwareVersion}` : ''),
       (cfg.rejected || []).length ? h('p', { class: 'error' }, 'Rejected by the device: ', cfg.rejected.map((r) => `${r.key} (${r.reason})`).join(', ')) : null,
       st === 'stuck' ? h('p', { class: 'error' }, `No acknowledgement after ${cfg.uplinksWithoutAck} uplinks.`) : null,
-      table());
+      table()].filter(Boolean));
   }
 
   const ownValues = (c) => Object.fromEntries(Object.entries(c.desired || {}).map(([k, v]) => [k, v.value]));

@@ -57,9 +57,9 @@ export async function devicesPage(query) {
       const sync = shortState(cfg.syncState, 'CONFIG_SYNC_STATE_');
       return h('tr', { 'data-device': d.id, 'data-search': `${d.name} ${d.id}`.toLowerCase() },
         h('td', {}, h('a', { href: `#/devices/${encodeURIComponent(d.id)}` }, d.name || d.id), h('div', { class: 'muted small' }, d.id)),
-        h('td', {}, ago(rep.reportTime)),
-        h('td', {}, rep.firmwareVersion || h('span', { class: 'muted' }, '—')),
-        h('td', {}, badge(sync), d.disabled ? badge('disabled') : null));
+        h('td', { 'data-label': 'Last seen' }, ago(rep.reportTime)),
+        h('td', { 'data-label': 'Firmware' }, rep.firmwareVersion || h('span', { class: 'muted' }, '—')),
+        h('td', { 'data-label': 'Config' }, badge(sync), d.disabled ? badge('disabled') : null));
     }));
     tbody.replaceChildren(...rows);
     if (!rows.length) tbody.append(h('tr', {}, h('td', { colspan: '4', class: 'muted' }, 'No devices yet.')));
