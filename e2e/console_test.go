@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +16,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"google.golang.org/protobuf/proto"
+
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 )
+
+// sendReporting sends the uplinker's next uplink reporting config as the
+// device's running configuration.
+func sendReporting(ctx context.Context, u *uplinker, config map[string]string) error {
+	u.n++
+	b, _ := proto.Marshal(&lpv1.Uplink{DeviceId: u.dev.GetDevice().GetId(), Credential: u.dev.GetKey(),
+		BootCount: u.boot, UplinkCount: u.n, RebootReason: lpv1.RebootReason_REBOOT_REASON_POWER_ON,
+		Activity: &lpv1.Activity{SleepSeconds: 60}, Config: config, TemperaturesCentiCelsius: []int32{2150, 2175}})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := u.conn.Post(ctx, "/uplink", message.AppOctets, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	if resp.Code() != codes.Changed {
+		return fmt.Errorf("uplink %d answered %v", u.n, resp.Code())
+	}
+	return nil
+}
 
 // The web console in a real browser: Debian's chromium driven by
 // playwright-core (test/console/console.mjs) against the real serve binary.
@@ -32,9 +57,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	requireTool(t, "node, Debian chromium and test/console/node_modules (npm ci --prefix test/console)",
 		nodeErr == nil && modErr == nil && chromeErr == nil)
 
+	pg := startDedicatedPostgres(t) // stopped mid-test: the Live Logs tab must keep working
 	httpAddr, coapAddr := freeAddr(t), freeUDP(t)
 	dataDir := t.TempDir()
-	args := []string{"--http", httpAddr, "--coap", coapAddr}
+	args := []string{"--http", httpAddr, "--coap", coapAddr, "--database", pg.url}
 	s := startServe(t, dataDir, nil, args...)
 	shots := t.TempDir()
 	if d := os.Getenv("LIVEPLANE_CONSOLE_SHOTS"); d != "" { // keep them after the run
@@ -96,12 +122,44 @@ func TestConsoleInBrowser(t *testing.T) {
 				u = newUplinker(t, coapAddr, &lpv1.CreateDeviceResponse{Device: &lpv1.Device{Id: id}, Key: q.Get("key")})
 				uplinkers[id] = u
 			}
+			if c := q.Get("config"); c != "" {
+				var reported map[string]string
+				if err := json.Unmarshal([]byte(c), &reported); err != nil {
+					return err
+				}
+				return sendReporting(ctx, u, reported)
+			}
 			n, _ := strconv.Atoi(q.Get("n"))
 			for range n {
 				if _, err := u.send(ctx); err != nil {
 					return err
 				}
 			}
+			return nil
+		case "burst": // n uplinks paced at rate/s (sequential: one device's firmware sends in order)
+			id := q.Get("device")
+			u := uplinkers[id]
+			n, _ := strconv.Atoi(q.Get("n"))
+			rate, _ := strconv.Atoi(q.Get("rate"))
+			if u == nil || n <= 0 || rate <= 0 {
+				return fmt.Errorf("burst: want a known device, n and rate")
+			}
+			tick := time.NewTicker(time.Second / time.Duration(rate))
+			defer tick.Stop()
+			start := time.Now()
+			for range n {
+				<-tick.C
+				if _, err := u.send(ctx); err != nil {
+					return err
+				}
+			}
+			t.Logf("burst: %d uplinks in %s (%.0f/s achieved)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+			return nil
+		case "db-stop":
+			pg.run(t, "stop")
+			return nil
+		case "db-start":
+			pg.run(t, "start")
 			return nil
 		case "restart":
 			if code := s.stop(); code != 0 {
@@ -134,6 +192,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	werr := cmd.Wait()
 	if werr != nil || !passed {
 		t.Fatalf("browser scenarios failed (%v); screenshots in %s\n%s\nserve log:\n%s", werr, shots, log.String(), s.log())
+	}
+	if !strings.Contains(s.log(), "spooling uplinks") {
+		t.Errorf("the database outage did not reach serve's spool (the outage step proves nothing):\n%s", s.log())
 	}
 	if _, err := os.Stat(filepath.Join(shots, "device-logs.png")); err != nil {
 		t.Errorf("screenshot missing: %v", err)

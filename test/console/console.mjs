@@ -142,11 +142,11 @@ try {
   });
   const lat = [];
   for (let i = 3; i <= 12; i++) {
-    const sent = Date.now();
+    const t0 = Date.now();
     await control('uplink', { device: deviceId, key: deviceKey, n: '1' });
     await lines.filter({ hasText: `Received uplink #${i}` }).waitFor({ timeout: T });
     const seen = await page.evaluate((i) => window.__rows.find(([t]) => t.includes(`Received uplink #${i}`))?.[1], i);
-    lat.push(seen - sent);
+    lat.push(seen - t0);
   }
   lat.sort((a, b) => a - b);
   figures.uplinkToRowMs = { p50: lat[Math.floor(lat.length / 2)], max: lat[lat.length - 1] };
@@ -167,6 +167,26 @@ try {
   await lines.filter({ hasText: 'Received uplink #13' }).waitFor({ timeout: T });
   await shot(page, 'device-logs');
 
+  step('live logs at 100 uplinks/s: CoAP receipt (the line\'s server timestamp) -> row in the DOM, measured in the page');
+  await page.evaluate(() => {
+    window.__lat = [];
+    new MutationObserver((ms) => {
+      const now = Date.now();
+      for (const m of ms) for (const n of m.addedNodes) {
+        const ts = n.classList?.contains('line') && n.querySelector('time')?.getAttribute('datetime');
+        if (ts) window.__lat.push(now - Date.parse(ts.replace(/(\.\d{3})\d+/, '$1')));
+      }
+    }).observe(document.querySelector('ol.logs'), { childList: true });
+  });
+  const BURST = 300;
+  await control('burst', { device: deviceId, key: deviceKey, rate: '100', n: String(BURST) });
+  await page.waitForFunction((n) => window.__lat.length >= n, BURST, { timeout: 30000 });
+  const bl = (await page.evaluate(() => window.__lat)).sort((a, b) => a - b);
+  const q = (p) => bl[Math.min(bl.length - 1, Math.ceil(p * bl.length) - 1)];
+  figures.receiptToRowAt100ps = { n: bl.length, p50: q(0.5), p99: q(0.99), max: bl[bl.length - 1] };
+  console.log(`figure: CoAP receipt -> row in DOM at 100 uplinks/s, ${bl.length} uplinks, serve's /ws via /console/ws (not the relay): p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${bl[bl.length - 1]} ms`);
+  assert.equal(bl.length, BURST, 'each burst line once');
+
   step('live logs: serve restarts -> "reconnecting…", then resumed with an explicit gap marker; the session survives');
   const restarted = control('restart');
   await page.locator('.conn[data-state="reconnecting"]').waitFor({ timeout: T });
@@ -175,9 +195,20 @@ try {
   await restarted;
   await page.locator('.conn[data-state="live"]').waitFor({ timeout: 30000 });
   await page.locator('ol.logs li.marker').filter({ hasText: 'Gap' }).waitFor({ timeout: T });
+  let sent = 13 + BURST;
   await control('uplink', { device: deviceId, key: deviceKey, n: '1' });
-  await lines.filter({ hasText: 'Received uplink #14' }).waitFor({ timeout: T });
+  await lines.filter({ hasText: `Received uplink #${++sent}` }).waitFor({ timeout: T });
   await shot(page, 'device-logs-resumed');
+
+  step('database down: the Live Logs tab keeps working');
+  await control('db-stop');
+  for (let i = 0; i < 3; i++) {
+    await control('uplink', { device: deviceId, key: deviceKey, n: '1' });
+    await lines.filter({ hasText: `Received uplink #${++sent}` }).waitFor({ timeout: T });
+  }
+  assert.equal(await page.locator('.conn').getAttribute('data-state'), 'live');
+  await shot(page, 'device-logs-database-down');
+  await control('db-start');
 
   step('config: edit desired, see it pending with the delta highlighted');
   await page.getByRole('tab', { name: 'Configuration' }).click();
@@ -200,6 +231,12 @@ try {
   await conflict.waitFor({ timeout: T });
   assert.match(await conflict.textContent(), /mode: unset → eco/);
   await shot(page, 'device-config-conflict');
+
+  step('config: the next uplink reporting the desired values brings it in sync');
+  await control('uplink', { device: deviceId, key: deviceKey, config: JSON.stringify({ interval: '60', mode: 'eco' }) });
+  await page.locator('#sync-state .badge', { hasText: 'in sync' }).waitFor({ timeout: T });
+  assert.equal(await page.locator('tr.delta').count(), 0, 'delta rows left when in sync');
+  await shot(page, 'device-config-in-sync');
 
   step('config history');
   await page.getByRole('tab', { name: 'History' }).click();

@@ -23,7 +23,7 @@ export async function devicePage(id, tab) {
     h('p', { class: 'muted small' }, dev.id),
     tabs, panel);
   let stop = () => {};
-  if (tab === 'config') await configTab(id, panel);
+  if (tab === 'config') stop = await configTab(id, panel);
   else if (tab === 'history') await historyTab(id, panel);
   else if (tab === 'telemetry') stop = await telemetryTab(id, panel);
   else {
@@ -36,7 +36,9 @@ export async function devicePage(id, tab) {
 
 async function configTab(id, panel) {
   let cfg = (await call('ConfigService', 'GetConfig', { deviceId: id })).config;
-  const [rep] = await Promise.all([call('DeviceService', 'GetReportedConfig', { deviceId: id }).catch(() => ({}))]);
+  let rep = await call('DeviceService', 'GetReportedConfig', { deviceId: id }).catch(() => ({}));
+  let timer = 0;
+  let stopped = false;
   const view = h('div');
   const editor = h('textarea', { id: 'cfg-editor', rows: '8', spellcheck: 'false', 'aria-describedby': 'cfg-help' });
   const conflict = h('div', { role: 'alert' });
@@ -58,8 +60,21 @@ async function configTab(id, panel) {
       keys.length ? null : h('tr', {}, h('td', { colspan: '3', class: 'muted' }, 'No configuration yet.')))));
   }
 
+  // While the device has not caught up, follow it (every 3 s).
+  async function poll() {
+    try {
+      [cfg, rep] = await Promise.all([
+        call('ConfigService', 'GetConfig', { deviceId: id }).then((r) => r.config),
+        call('DeviceService', 'GetReportedConfig', { deviceId: id }).catch(() => rep),
+      ]);
+    } catch { /* shown by the next user action */ }
+    if (!stopped) render();
+  }
+
   function render() {
+    clearTimeout(timer);
     const st = shortState(cfg.syncState, 'CONFIG_SYNC_STATE_');
+    if (!stopped && (st === 'pending' || st === 'stuck')) timer = setTimeout(poll, 3000);
     view.replaceChildren(...[
       h('p', { class: 'sync' }, 'Sync: ', h('span', { id: 'sync-state' }, badge(st)),
         ` · desired version ${cfg.version || 0} · acknowledged ${cfg.ackedVersion || 0}`,
@@ -117,6 +132,7 @@ async function configTab(id, panel) {
       h('button', { type: 'submit' }, 'Save'), ' ',
       h('button', { type: 'button', class: 'link', onclick: resetEditor }, 'Reset')),
     conflict);
+  return () => { stopped = true; clearTimeout(timer); };
 }
 
 async function historyTab(id, panel) {

@@ -118,9 +118,20 @@ export class LiveLogs {
 
   show(row) {
     row.hidden = !this.matches(row);
+    // Follow the tail only if the reader is at the bottom; measure and
+    // scroll once per frame, never per line (a forced layout per line would
+    // delay the lines queued behind it).
+    if (!this.scrollQueued) {
+      this.scrollQueued = true;
+      const l = this.list;
+      const atBottom = l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+      requestAnimationFrame(() => {
+        this.scrollQueued = false;
+        if (atBottom) l.scrollTop = l.scrollHeight;
+      });
+    }
     this.list.append(row);
     while (this.list.childElementCount > MAX_ROWS) this.list.firstElementChild.remove();
-    if (!row.hidden) row.scrollIntoView({ block: 'nearest' });
   }
 
   matches(row) {
