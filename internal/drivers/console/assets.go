@@ -1,0 +1,142 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// web holds the console as the browser gets it: no build step.
+//
+//go:embed web
+var web embed.FS
+
+// MaxAssetBytes bounds the total page weight (issue 9: under 300 KiB).
+const MaxAssetBytes = 300 << 10
+
+const assetPrefix = "/console/assets/"
+
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string // quoted strong validator
+	hash  string // 12 hex digits of the body's SHA-256
+}
+
+// assets are loaded once; index.html references each asset as
+// /console/assets/NAME?v=HASH, which is cached for a year (immutable); the
+// same asset without the current hash (module imports) is revalidated by
+// ETag. index.html itself is always revalidated.
+type assets struct {
+	byName map[string]*asset
+	index  *asset
+}
+
+func loadAssets() (*assets, error) {
+	a := &assets{byName: map[string]*asset{}}
+	total := 0
+	err := fs.WalkDir(web, "web", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := web.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		total += len(b)
+		a.byName[path.Base(p)] = newAsset(path.Base(p), b)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if total > MaxAssetBytes {
+		return nil, fmt.Errorf("console assets weigh %d bytes, over the %d budget", total, MaxAssetBytes)
+	}
+	idx, ok := a.byName["index.html"]
+	if !ok {
+		return nil, fmt.Errorf("console: web/index.html missing")
+	}
+	delete(a.byName, "index.html")
+	body := idx.body
+	for name, as := range a.byName {
+		body = bytes.ReplaceAll(body, []byte(`"`+assetPrefix+name+`"`), []byte(`"`+assetPrefix+name+"?v="+as.hash+`"`))
+	}
+	a.index = newAsset("index.html", body)
+	return a, nil
+}
+
+func newAsset(name string, b []byte) *asset {
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	ctype := mime.TypeByExtension(path.Ext(name))
+	switch path.Ext(name) { // not left to the host's mime tables
+	case ".js":
+		ctype = "text/javascript; charset=utf-8"
+	case ".css":
+		ctype = "text/css; charset=utf-8"
+	case ".html":
+		ctype = "text/html; charset=utf-8"
+	case ".svg":
+		ctype = "image/svg+xml"
+	}
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	return &asset{body: b, ctype: ctype, etag: `"` + h[:32] + `"`, hash: h[:12]}
+}
+
+func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-cache")
+	a.index.write(w, r)
+}
+
+func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
+	as, ok := a.byName[r.PathValue("name")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if r.URL.Query().Get("v") == as.hash {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	as.write(w, r)
+}
+
+func (as *asset) write(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("ETag", as.etag)
+	h.Set("Content-Type", as.ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; "+
+		"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, as.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", fmt.Sprint(len(as.body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(as.body)
+}
+
+func etagMatch(header, etag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
