@@ -50,8 +50,13 @@ func Daemon(ctx context.Context, cfg config.Daemon, version string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("--nats: %w", err)
 	}
+	kv, err := natsbus.EnsureHeartbeats(ctx, js)
+	if err != nil {
+		return fmt.Errorf("--nats: %w", err)
+	}
 	d := daemon.New(kc, natsbus.NewEventPublisher(js), daemon.Options{
-		Cluster: cfg.Cluster, Version: version, Resync: cfg.Resync, Logger: log, Failpoint: daemonFailpoint(),
+		Cluster: cfg.Cluster, Version: version, Resync: cfg.Resync, GroupRole: cfg.GroupRole,
+		Beats: natsbus.NewHeartbeats(kv), Logger: log, Failpoint: daemonFailpoint(),
 	})
 	// Every account's newest spec, so the resync knows what should exist
 	// even for events acknowledged before a restart.

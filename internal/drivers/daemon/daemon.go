@@ -21,6 +21,12 @@ type Options struct {
 	Version   string // reported in heartbeats
 	Resync    time.Duration
 	Heartbeat time.Duration
+	// GroupRole is the ClusterRole an account's group is bound to
+	// (provisioning.DefaultGroupRole when empty).
+	GroupRole string
+	// Beats records heartbeats; nil publishes them as events (the old way,
+	// which grows the stream; kept for tests without a bucket).
+	Beats provisioning.Beater
 	// Failpoint is called at named steps ("after-apply", "before-status")
 	// so crash tests can kill the process exactly there; nil in production.
 	Failpoint func(name string)
@@ -42,6 +48,8 @@ type Daemon struct {
 	desired  map[string]account.Account     // newest spec seen per account
 	status   map[string]provisioning.Status // what to report
 	reported map[string]provisioning.Status // what was published
+	clean    map[string]int64               // generation whose unset quota/binding were checked absent
+	gone     map[string]bool                // DELETED accounts whose namespace is confirmed gone
 	lastTime time.Time                      // report times strictly increase
 	wake     chan struct{}
 }
@@ -52,6 +60,9 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = provisioning.HeartbeatEvery
+	}
+	if o.GroupRole == "" {
+		o.GroupRole = provisioning.DefaultGroupRole
 	}
 	if o.Failpoint == nil {
 		o.Failpoint = func(string) {}
@@ -65,7 +76,8 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	return &Daemon{
 		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
 		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
-		reported: map[string]provisioning.Status{}, wake: make(chan struct{}, 1),
+		reported: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{},
+		wake: make(chan struct{}, 1),
 	}
 }
 
@@ -99,15 +111,15 @@ func (d *Daemon) Handle(ctx context.Context, ev domain.Event) error {
 }
 
 // Run registers, then heartbeats, resyncs and publishes status until ctx
-// ends.
+// ends. Registration is an event (one per daemon start); heartbeats go to
+// the Beater, which keeps only the newest per cluster.
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.beat(ctx, provisioning.EventClusterRegistered); err != nil {
-		d.log.Warn("register failed; retrying with the heartbeat", "err", err)
-	}
+	registered := d.register(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); d.statusLoop(ctx) }()
 	go func() { defer wg.Done(); d.resyncLoop(ctx) }()
+	d.heartbeat(ctx)
 	t := time.NewTicker(d.o.Heartbeat)
 	defer t.Stop()
 	for {
@@ -116,14 +128,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
-			if err := d.beat(ctx, provisioning.EventClusterHeartbeat); err != nil {
-				d.log.Warn("heartbeat failed", "err", err)
+			if !registered {
+				registered = d.register(ctx)
 			}
+			d.heartbeat(ctx)
 		}
 	}
 }
 
-func (d *Daemon) beat(ctx context.Context, typ string) error {
+func (d *Daemon) register(ctx context.Context) bool {
+	if err := d.event(ctx, provisioning.EventClusterRegistered); err != nil {
+		d.log.Warn("register failed; retrying at the next heartbeat", "err", err)
+		return false
+	}
+	return true
+}
+
+func (d *Daemon) heartbeat(ctx context.Context) {
+	var err error
+	if d.o.Beats != nil {
+		err = d.o.Beats.Beat(ctx, provisioning.Heartbeat{Cluster: d.o.Cluster, DaemonVersion: d.o.Version})
+	} else {
+		err = d.event(ctx, provisioning.EventClusterHeartbeat)
+	}
+	if err != nil {
+		d.log.Warn("heartbeat failed", "err", err)
+	}
+}
+
+func (d *Daemon) event(ctx context.Context, typ string) error {
 	now := d.o.Clock.Now()
 	return d.pub.Publish(ctx, domain.Event{
 		ID: domain.NewID(), Type: typ, AggregateID: d.o.Cluster, AggregateVersion: now.UnixMicro(), Time: now,
@@ -149,8 +182,10 @@ func (d *Daemon) resyncLoop(ctx context.Context) {
 func (d *Daemon) Resync(ctx context.Context) {
 	d.mu.Lock()
 	all := make([]account.Account, 0, len(d.desired))
-	for _, a := range d.desired {
-		all = append(all, a)
+	for id, a := range d.desired {
+		if !d.gone[id] {
+			all = append(all, a)
+		}
 	}
 	d.mu.Unlock()
 	for _, a := range all {

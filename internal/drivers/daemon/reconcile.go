@@ -32,10 +32,10 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 	if err != nil {
 		return err
 	}
-	if a.State == account.StateDeleting {
+	if a.State == account.StateDeleting || a.State == account.StateDeleted {
 		return d.reconcileDelete(ctx, a, base, ns, found)
 	}
-	if found && !ns.OwnedBy(a.ID) && !ns.AppliedByUs {
+	if found && ns.OwnedByOther(a.ID) {
 		// Somebody else's namespace (another account's, or pre-existing):
 		// never taken over.
 		st := base
@@ -62,7 +62,10 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 		}
 	}
 	if drift == "" && d.readyAt(a.ID, a.Generation) {
-		return nil // nothing to do, already reported
+		// The namespace is fine and Ready was reported: keep the quota
+		// and binding in place (an apply that changes nothing is a no-op
+		// on the server).
+		return d.reconcileExtras(ctx, a, base, name, want)
 	}
 	if drift != "" && resync && d.hasStatus(a.ID) {
 		st := base
@@ -88,6 +91,9 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 			return err
 		}
 	}
+	if err := d.reconcileExtras(ctx, a, base, name, want); err != nil {
+		return err
+	}
 	st := base
 	st.Conditions = []provisioning.Condition{
 		cond(provisioning.CondApplied, true, provisioning.ReasonApplied, "", a.Generation),
@@ -98,12 +104,60 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 	return nil
 }
 
+// reconcileExtras applies the ResourceQuota and the group's RoleBinding
+// when the account sets them, and deletes ours when it does not (checked
+// once per generation: nothing re-creates them but this daemon). A failure
+// is reported Degraded with the reason and returned, so it is retried.
+func (d *Daemon) reconcileExtras(ctx context.Context, a account.Account, base provisioning.Status, ns string, labels map[string]string) error {
+	d.mu.Lock()
+	checked := d.clean[a.ID] == a.Generation
+	d.mu.Unlock()
+	fail := func(reason string, err error) error {
+		st := base
+		st.Conditions = []provisioning.Condition{
+			cond(provisioning.CondApplied, false, reason, err.Error(), a.Generation),
+			cond(provisioning.CondReady, false, reason, "", a.Generation),
+			cond(provisioning.CondDegraded, true, reason, err.Error(), a.Generation),
+		}
+		d.setStatus(st, false)
+		return err
+	}
+	var err error
+	switch {
+	case !a.Quota.IsZero():
+		err = d.kube.ApplyQuota(ctx, ns, labels, a.Quota)
+	case !checked:
+		err = d.kube.DeleteQuota(ctx, ns)
+	}
+	if err != nil {
+		return fail(provisioning.ReasonQuotaFailed, err)
+	}
+	switch {
+	case a.Group != "":
+		err = d.kube.ApplyRoleBinding(ctx, ns, labels, a.Group, d.o.GroupRole)
+	case !checked:
+		err = d.kube.DeleteRoleBinding(ctx, ns)
+	}
+	if err != nil {
+		return fail(provisioning.ReasonBindingFailed, err)
+	}
+	d.mu.Lock()
+	d.clean[a.ID] = a.Generation
+	d.mu.Unlock()
+	return nil
+}
+
 func (d *Daemon) reconcileDelete(ctx context.Context, a account.Account, base provisioning.Status, ns provisioning.Namespace, found bool) error {
 	st := base
 	switch {
 	case !found || !ns.OwnedBy(a.ID):
 		st.Deleted = true
 		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
+		if a.State == account.StateDeleted {
+			d.mu.Lock()
+			d.gone[a.ID] = true
+			d.mu.Unlock()
+		}
 	case ns.Terminating:
 		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, true, provisioning.ReasonDeleteInProgress, "", a.Generation)}
 	default:
