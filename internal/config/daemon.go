@@ -9,10 +9,10 @@ import (
 
 // Daemon configures `liveplane daemon`, one per Kubernetes cluster.
 type Daemon struct {
-	Cluster    string // this cluster's name, a DNS label; used in subjects and labels
-	Kubeconfig string // "" = in-cluster configuration
-	NATS       string // the bus: serve's --nats-listen, or the external NATS
-	NATSToken  string // credential for serve's embedded NATS listener
+	Cluster    string        // this cluster's name, a DNS label; used in subjects and labels
+	Kubeconfig string        // "" = in-cluster configuration
+	NATS       string        // the bus: serve's --nats-listen, or the external NATS
+	NATSToken  string        // credential for serve's embedded NATS listener
 	Resync     time.Duration // period of the level-triggered resync
 	GroupRole  string        // ClusterRole an account's group is bound to
 	LogLevel   string

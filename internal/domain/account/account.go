@@ -30,7 +30,7 @@ type Account struct {
 	Name        string
 	DisplayName string
 	State       State
-	Generation  int64 // bumped on every spec change; clusters report against it
+	Generation  int64  // bumped on every spec change; clusters report against it
 	Quota       Quota  // applied as a ResourceQuota in every cluster when set
 	Group       string // bound to the daemons' ClusterRole in every cluster when set
 	CreatedAt   time.Time
