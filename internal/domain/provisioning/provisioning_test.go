@@ -44,7 +44,9 @@ func TestDerive(t *testing.T) {
 func TestFinalizable(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	acc := account.Account{ID: "a", State: account.StateDeleting, Generation: 3}
-	deleted := func(c string, gen int64) Status { return Status{Cluster: c, AccountID: "a", ObservedGeneration: gen, Deleted: true} }
+	deleted := func(c string, gen int64) Status {
+		return Status{Cluster: c, AccountID: "a", ObservedGeneration: gen, Deleted: true}
+	}
 	fresh, unhealthy, gone := now.Add(-time.Second), now.Add(-time.Minute), now.Add(-GoneAfter-time.Second)
 	two := []Cluster{{Name: "c1", LastHeartbeat: fresh}, {Name: "c2", LastHeartbeat: unhealthy}}
 	for _, tc := range []struct {
