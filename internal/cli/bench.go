@@ -11,5 +11,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	workloads["pickup"] = &bench.Pickup{}
 	workloads["coap"] = &bench.CoAP{}
 	workloads["coap-sessions"] = &bench.CoAPSessions{}
+	workloads["provision"] = &bench.Provision{}
 	return bench.Main(ctx, args, e.stdout, e.stderr, workloads)
 }
