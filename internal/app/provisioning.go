@@ -62,6 +62,10 @@ func (r *provisioningReadModel) run(ctx context.Context) error {
 		return events.Consumer{
 			Stream: natsbus.EventsStream, Durable: ProjectionName, FilterSubjects: events.ProvisioningSubjects,
 			MaxDeliver: 20, Backoff: daemonBackoff, AckWait: 30 * time.Second, Prefetch: 256,
+			// Folds are guarded per row and one aggregate's events stay in
+			// order, so workers are safe; on SQLite their transactions
+			// share group commits.
+			Workers: 4,
 			Logger: r.log, Registerer: r.reg,
 		}.Run(ctx, r.js, func(ctx context.Context, ev domain.Event) error {
 			if err := project(ctx, ev); err != nil {

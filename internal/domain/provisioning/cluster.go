@@ -65,6 +65,25 @@ type Kube interface {
 	// alone and is not an error.
 	DeleteQuota(ctx context.Context, namespace string) error
 	DeleteRoleBinding(ctx context.Context, namespace string) error
+	// Snapshot lists, in three calls whatever the number of accounts,
+	// the namespaces, ResourceQuotas and RoleBindings labelled managed-by
+	// liveplane: what the resync compares with.
+	Snapshot(ctx context.Context) (Snapshot, error)
+}
+
+// Snapshot is the cluster's liveplane objects at one moment.
+type Snapshot struct {
+	Namespaces map[string]Namespace   // by name
+	Quotas     map[string]ObjectState // by namespace (the object QuotaName)
+	Bindings   map[string]ObjectState // by namespace (the object RoleBindingName)
+}
+
+// ObjectState is a quota or binding as the resync needs it.
+type ObjectState struct {
+	Labels map[string]string
+	// EditedByOthers: a field manager other than FieldManager owns some
+	// of its spec (edited out of band); the next apply takes it back.
+	EditedByOthers bool
 }
 
 // Beater records a daemon's heartbeat (the newest one per cluster).

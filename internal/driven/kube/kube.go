@@ -5,6 +5,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -186,4 +187,53 @@ func deleteErr(kind, namespace string, err error) error {
 		return nil // gone already, or replaced by another object meanwhile
 	}
 	return fmt.Errorf("delete %s in %s: %w", kind, namespace, err)
+}
+
+// specFields are the managed-fields keys that make an object's content.
+var specFields = []string{`"f:spec"`, `"f:subjects"`, `"f:roleRef"`}
+
+func editedByOthers(mf []metav1.ManagedFieldsEntry) bool {
+	for _, e := range mf {
+		if e.Manager == provisioning.FieldManager || e.FieldsV1 == nil {
+			continue
+		}
+		for _, f := range specFields {
+			if strings.Contains(string(e.FieldsV1.Raw), f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
+	sel := metav1.ListOptions{LabelSelector: provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue}
+	snap := provisioning.Snapshot{Namespaces: map[string]provisioning.Namespace{},
+		Quotas: map[string]provisioning.ObjectState{}, Bindings: map[string]provisioning.ObjectState{}}
+	nss, err := c.k.CoreV1().Namespaces().List(ctx, sel)
+	if err != nil {
+		return snap, fmt.Errorf("list namespaces: %w", err)
+	}
+	for i := range nss.Items {
+		snap.Namespaces[nss.Items[i].Name] = toNamespace(&nss.Items[i])
+	}
+	qs, err := c.k.CoreV1().ResourceQuotas("").List(ctx, sel)
+	if err != nil {
+		return snap, fmt.Errorf("list resourcequotas: %w", err)
+	}
+	for _, q := range qs.Items {
+		if q.Name == provisioning.QuotaName {
+			snap.Quotas[q.Namespace] = provisioning.ObjectState{Labels: q.Labels, EditedByOthers: editedByOthers(q.ManagedFields)}
+		}
+	}
+	rbs, err := c.k.RbacV1().RoleBindings("").List(ctx, sel)
+	if err != nil {
+		return snap, fmt.Errorf("list rolebindings: %w", err)
+	}
+	for _, rb := range rbs.Items {
+		if rb.Name == provisioning.RoleBindingName {
+			snap.Bindings[rb.Namespace] = provisioning.ObjectState{Labels: rb.Labels, EditedByOthers: editedByOthers(rb.ManagedFields)}
+		}
+	}
+	return snap, nil
 }

@@ -27,12 +27,24 @@ func provEvents(n int) []domain.Event {
 	for _, c := range []string{"c1", "c2"} {
 		add(provisioning.EventClusterRegistered, c, provisioning.Heartbeat{Cluster: c, DaemonVersion: "v1"})
 	}
+	ready := func(a account.Account, c string, t time.Time) provisioning.Status {
+		return provisioning.Status{Cluster: c, AccountID: a.ID, Namespace: "lp-" + a.Name, ObservedGeneration: a.Generation, Time: t,
+			Conditions: []provisioning.Condition{{Type: provisioning.CondReady, Status: true, ObservedGeneration: a.Generation}}}
+	}
 	for i := range n {
 		a := account.Account{ID: fmt.Sprintf("acct-%04d", i), Name: fmt.Sprintf("a%d", i), State: account.StateProvisioning, Generation: 1}
+		if i%5 == 2 { // a report folded before the account itself
+			add(provisioning.EventStatus, a.ID, ready(a, "c1", at(len(evs))))
+		}
 		add(account.EventCreated, a.ID, a)
 		for _, c := range []string{"c1", "c2"} {
-			add(provisioning.EventStatus, a.ID, provisioning.Status{Cluster: c, AccountID: a.ID, Namespace: "lp-" + a.Name,
-				ObservedGeneration: 1, Time: at(len(evs)), Conditions: []provisioning.Condition{{Type: provisioning.CondReady, Status: true, ObservedGeneration: 1}}})
+			add(provisioning.EventStatus, a.ID, ready(a, c, at(len(evs))))
+		}
+		if i%4 == 1 { // a late, older report and a stale account event: ignored
+			add(provisioning.EventStatus, a.ID, provisioning.Status{Cluster: "c2", AccountID: a.ID, Namespace: "stale", Time: at(0)})
+			stale := a
+			stale.Name = "stale"
+			add(account.EventUpdated, a.ID, stale)
 		}
 		if i%3 == 0 {
 			a.State, a.Generation = account.StateDeleting, 2
@@ -41,9 +53,15 @@ func provEvents(n int) []domain.Event {
 				add(provisioning.EventStatus, a.ID, provisioning.Status{Cluster: c, AccountID: a.ID, Namespace: "lp-" + a.Name,
 					ObservedGeneration: 2, Deleted: true, Time: at(len(evs))})
 			}
+			if i%2 == 0 { // finalised: DELETED, and the read model's flag stays set
+				a.State, a.Generation = account.StateDeleted, 3
+				add(account.EventFinalized, a.ID, a)
+			}
 		}
 	}
 	add(provisioning.EventClusterHeartbeat, "c1", provisioning.Heartbeat{Cluster: "c1", DaemonVersion: "v2"})
+	evs = append(evs, domain.Event{ID: domain.NewID(), Type: provisioning.EventClusterHeartbeat, AggregateID: "c2", Time: t0.Add(-time.Hour),
+		Data: provisioning.Heartbeat{Cluster: "c2", DaemonVersion: "old"}}) // older than its registration: ignored
 	return evs
 }
 
@@ -136,6 +154,26 @@ func TestProjectionRebuildEqualsLive(t *testing.T) {
 		want := dump(t, live)
 		if got := dump(t, rb); got != want {
 			t.Fatalf("rebuilt differs from live:\n%s\nwant\n%s", got, want)
+		}
+		// The fast path: folded in memory with the same rules, loaded once.
+		mem := provisioning.NewMemory()
+		for _, ev := range evs {
+			if err := provisioning.Fold(ctx, mem, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rb, err = s.RebuildProjection(ctx, "proj")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rb.Load(ctx, mem, uint64(len(evs))); err != nil {
+			t.Fatal(err)
+		}
+		if got := dump(t, rb); got != want {
+			t.Fatalf("loaded from memory differs from live:\n%s\nwant\n%s", got, want)
+		}
+		if cp, err := rb.Checkpoint(ctx); err != nil || cp != uint64(len(evs)) {
+			t.Fatalf("loaded checkpoint %d %v", cp, err)
 		}
 		if err := s.SwapRebuilt(ctx); err != nil {
 			t.Fatal(err)

@@ -42,7 +42,11 @@ type Daemon struct {
 	pub  provisioning.Publisher
 	log  *slog.Logger
 
-	kmu sync.Mutex // serialises reconciles: one account at a time
+	// Reconciles of one account are serialised (a stripe per account id);
+	// different accounts reconcile side by side.
+	stripes [64]sync.Mutex
+
+	pubMu sync.Mutex // serialises publishPending
 
 	mu       sync.Mutex
 	desired  map[string]account.Account     // newest spec seen per account
@@ -178,8 +182,14 @@ func (d *Daemon) resyncLoop(ctx context.Context) {
 }
 
 // Resync reconciles every known account against the cluster (level
-// triggered): namespaces deleted or relabelled out of band come back.
+// triggered): namespaces, quotas and bindings deleted or edited out of
+// band come back. One snapshot (three LISTs) shows which accounts are as
+// reported; only the others are reconciled object by object.
 func (d *Daemon) Resync(ctx context.Context) {
+	snap, err := d.kube.Snapshot(ctx)
+	if err != nil {
+		d.log.Warn("resync: listing the cluster failed; reconciling every account", "err", err)
+	}
 	d.mu.Lock()
 	all := make([]account.Account, 0, len(d.desired))
 	for id, a := range d.desired {
@@ -192,10 +202,49 @@ func (d *Daemon) Resync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil && d.inSync(a, snap) {
+			continue
+		}
 		if err := d.reconcile(ctx, a, true); err != nil {
 			d.log.Warn("resync failed", "account", a.ID, "err", err)
 		}
 	}
+}
+
+// inSync reports whether the snapshot shows a as last reported: Ready
+// with its namespace, quota and binding in place and unedited, or Deleted
+// with the namespace gone.
+func (d *Daemon) inSync(a account.Account, snap provisioning.Snapshot) bool {
+	name := provisioning.NamespaceFor(a.Name)
+	ns, found := snap.Namespaces[name]
+	if a.State == account.StateDeleting || a.State == account.StateDeleted {
+		d.mu.Lock()
+		s, ok := d.status[a.ID]
+		d.mu.Unlock()
+		return ok && s.Deleted && s.ObservedGeneration == a.Generation && (!found || !ns.OwnedBy(a.ID))
+	}
+	if !found || ns.Terminating || !d.readyAt(a.ID, a.Generation) {
+		return false
+	}
+	for k, v := range labelsFor(a) {
+		if ns.Labels[k] != v {
+			return false
+		}
+	}
+	ours := func(o provisioning.ObjectState, ok bool) bool {
+		return ok && !o.EditedByOthers && o.Labels[provisioning.LabelAccountID] == a.ID
+	}
+	if !a.Quota.IsZero() {
+		if q, ok := snap.Quotas[name]; !ours(q, ok) {
+			return false
+		}
+	}
+	if a.Group != "" {
+		if b, ok := snap.Bindings[name]; !ours(b, ok) {
+			return false
+		}
+	}
+	return true
 }
 
 func genLabel(g int64) string { return strconv.FormatInt(g, 10) }

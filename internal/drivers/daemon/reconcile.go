@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"sync"
 
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
@@ -16,6 +18,12 @@ func labelsFor(a account.Account) map[string]string {
 	}
 }
 
+func (d *Daemon) stripe(id string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return &d.stripes[h.Sum32()%uint32(len(d.stripes))]
+}
+
 func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Condition {
 	return provisioning.Condition{Type: t, Status: ok, Reason: reason, Message: msg, ObservedGeneration: gen}
 }
@@ -24,8 +32,9 @@ func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Conditi
 // status to report. On a resync, drift is reported (Degraded) before it is
 // repaired, so the control plane sees it.
 func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) error {
-	d.kmu.Lock()
-	defer d.kmu.Unlock()
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	defer mu.Unlock()
 	name := provisioning.NamespaceFor(a.Name)
 	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
 	ns, found, err := d.kube.Namespace(ctx, name)
