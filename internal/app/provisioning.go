@@ -66,7 +66,7 @@ func (r *provisioningReadModel) run(ctx context.Context) error {
 			// order, so workers are safe; on SQLite their transactions
 			// share group commits.
 			Workers: 4,
-			Logger: r.log, Registerer: r.reg,
+			Logger:  r.log, Registerer: r.reg,
 		}.Run(ctx, r.js, func(ctx context.Context, ev domain.Event) error {
 			if err := project(ctx, ev); err != nil {
 				return err
