@@ -71,10 +71,12 @@ func (r *provisioningReadModel) run(ctx context.Context) error {
 			if err := project(ctx, ev); err != nil {
 				return err
 			}
-			// Not acked until the finalisation (idempotent) is done too.
+			// A failed finalisation is not the fold's failure: the sweep
+			// tries again within finalizeSweepEvery.
 			if s, ok := ev.Data.(provisioning.Status); ok && s.Deleted {
-				_, err := r.fin.Check(ctx, s.AccountID)
-				return err
+				if _, err := r.fin.Check(ctx, s.AccountID); err != nil && ctx.Err() == nil {
+					r.log.Warn("finalise after a Deleted report failed; the sweep retries", "account", s.AccountID, "err", err)
+				}
 			}
 			return nil
 		})

@@ -202,7 +202,7 @@ func (d *Daemon) Resync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil && d.inSync(a, snap) {
+		if err == nil && d.settle(a, snap) {
 			continue
 		}
 		if err := d.reconcile(ctx, a, true); err != nil {
@@ -211,28 +211,55 @@ func (d *Daemon) Resync(ctx context.Context) {
 	}
 }
 
-// inSync reports whether the snapshot shows a as last reported: Ready
-// with its namespace, quota and binding in place and unedited, or Deleted
-// with the namespace gone.
-func (d *Daemon) inSync(a account.Account, snap provisioning.Snapshot) bool {
+// settle runs fromSnapshot under a's stripe, for its newest spec only: an
+// event handled since the copy was taken wins.
+func (d *Daemon) settle(a account.Account, snap provisioning.Snapshot) bool {
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	d.mu.Lock()
+	cur := d.desired[a.ID]
+	d.mu.Unlock()
+	if cur.Generation != a.Generation {
+		return true // handled (or being handled) by the newer event
+	}
+	return d.fromSnapshot(a, snap)
+}
+
+// fromSnapshot settles a without calling the apiserver when the snapshot
+// shows it as wanted: Ready (namespace, quota and binding in place at its
+// generation, unedited) or Deleted (namespace gone). A status not yet
+// reported (after a restart) is recorded from the snapshot, so a restart
+// costs three LISTs, not a GET per account. It reports false when a needs
+// a reconcile.
+func (d *Daemon) fromSnapshot(a account.Account, snap provisioning.Snapshot) bool {
 	name := provisioning.NamespaceFor(a.Name)
 	ns, found := snap.Namespaces[name]
+	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
 	if a.State == account.StateDeleting || a.State == account.StateDeleted {
+		if found && ns.OwnedBy(a.ID) {
+			return false
+		}
 		d.mu.Lock()
 		s, ok := d.status[a.ID]
 		d.mu.Unlock()
-		return ok && s.Deleted && s.ObservedGeneration == a.Generation && (!found || !ns.OwnedBy(a.ID))
+		if !ok || !s.Deleted || s.ObservedGeneration != a.Generation {
+			d.markDeleted(a, base)
+		}
+		return true
 	}
-	if !found || ns.Terminating || !d.readyAt(a.ID, a.Generation) {
+	if !found || ns.Terminating {
 		return false
 	}
-	for k, v := range labelsFor(a) {
+	want := labelsFor(a)
+	for k, v := range want {
 		if ns.Labels[k] != v {
 			return false
 		}
 	}
 	ours := func(o provisioning.ObjectState, ok bool) bool {
-		return ok && !o.EditedByOthers && o.Labels[provisioning.LabelAccountID] == a.ID
+		return ok && !o.EditedByOthers && o.Labels[provisioning.LabelAccountID] == a.ID &&
+			o.Labels[provisioning.LabelGeneration] == want[provisioning.LabelGeneration]
 	}
 	if !a.Quota.IsZero() {
 		if q, ok := snap.Quotas[name]; !ours(q, ok) {
@@ -243,6 +270,9 @@ func (d *Daemon) inSync(a account.Account, snap provisioning.Snapshot) bool {
 		if b, ok := snap.Bindings[name]; !ours(b, ok) {
 			return false
 		}
+	}
+	if !d.readyAt(a.ID, a.Generation) {
+		d.markReady(a, base)
 	}
 	return true
 }

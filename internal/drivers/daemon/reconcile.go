@@ -103,14 +103,36 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 	if err := d.reconcileExtras(ctx, a, base, name, want); err != nil {
 		return err
 	}
+	d.markReady(a, base)
+	return nil
+}
+
+// markReady records Ready at a's generation; the quota and binding were
+// checked for this generation too.
+func (d *Daemon) markReady(a account.Account, base provisioning.Status) {
 	st := base
 	st.Conditions = []provisioning.Condition{
 		cond(provisioning.CondApplied, true, provisioning.ReasonApplied, "", a.Generation),
 		cond(provisioning.CondReady, true, provisioning.ReasonActive, "", a.Generation),
 		cond(provisioning.CondDegraded, false, "", "", a.Generation),
 	}
+	d.mu.Lock()
+	d.clean[a.ID] = a.Generation
+	d.mu.Unlock()
 	d.setStatus(st, false)
-	return nil
+}
+
+// markDeleted records that a's namespace is gone from the cluster.
+func (d *Daemon) markDeleted(a account.Account, base provisioning.Status) {
+	st := base
+	st.Deleted = true
+	st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
+	if a.State == account.StateDeleted {
+		d.mu.Lock()
+		d.gone[a.ID] = true
+		d.mu.Unlock()
+	}
+	d.setStatus(st, false)
 }
 
 // reconcileExtras applies the ResourceQuota and the group's RoleBinding
@@ -160,13 +182,8 @@ func (d *Daemon) reconcileDelete(ctx context.Context, a account.Account, base pr
 	st := base
 	switch {
 	case !found || !ns.OwnedBy(a.ID):
-		st.Deleted = true
-		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
-		if a.State == account.StateDeleted {
-			d.mu.Lock()
-			d.gone[a.ID] = true
-			d.mu.Unlock()
-		}
+		d.markDeleted(a, base)
+		return nil
 	case ns.Terminating:
 		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, true, provisioning.ReasonDeleteInProgress, "", a.Generation)}
 	default:
