@@ -54,6 +54,7 @@ type Daemon struct {
 	reported map[string]provisioning.Status // what was published
 	clean    map[string]int64               // generation whose unset quota/binding were checked absent
 	gone     map[string]bool                // DELETED accounts whose namespace is confirmed gone
+	retry    map[string]bool                // accounts whose last resync failed
 	lastTime time.Time                      // report times strictly increase
 	wake     chan struct{}
 }
@@ -80,7 +81,7 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	return &Daemon{
 		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
 		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
-		reported: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{},
+		reported: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{}, retry: map[string]bool{},
 		wake: make(chan struct{}, 1),
 	}
 }
@@ -168,15 +169,57 @@ func (d *Daemon) event(ctx context.Context, typ string) error {
 	})
 }
 
+// retryEvery is how soon an account whose resync failed (an apiserver
+// error, a namespace still terminating before it can be re-created) is
+// tried again, instead of waiting for the next full resync.
+const retryEvery = time.Second
+
 func (d *Daemon) resyncLoop(ctx context.Context) {
 	t := time.NewTicker(d.o.Resync)
 	defer t.Stop()
+	r := time.NewTicker(min(retryEvery, d.o.Resync))
+	defer r.Stop()
+	d.Resync(ctx)
 	for {
-		d.Resync(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			d.Resync(ctx)
+		case <-r.C:
+			d.retryFailed(ctx)
+		}
+	}
+}
+
+func (d *Daemon) retryFailed(ctx context.Context) {
+	d.mu.Lock()
+	var todo []account.Account
+	for id := range d.retry {
+		if a, ok := d.desired[id]; ok {
+			todo = append(todo, a)
+		}
+	}
+	clear(d.retry)
+	d.mu.Unlock()
+	for _, a := range todo {
+		if ctx.Err() != nil {
+			return
+		}
+		d.resyncOne(ctx, a)
+	}
+}
+
+// resyncOne reconciles a as the resync does; a failure is retried within
+// retryEvery.
+func (d *Daemon) resyncOne(ctx context.Context, a account.Account) {
+	if err := d.reconcile(ctx, a, true); err != nil {
+		d.mu.Lock()
+		first := !d.retry[a.ID]
+		d.retry[a.ID] = true
+		d.mu.Unlock()
+		if first {
+			d.log.Debug("resync failed; retrying", "account", a.ID, "err", err)
 		}
 	}
 }
@@ -188,7 +231,11 @@ func (d *Daemon) resyncLoop(ctx context.Context) {
 func (d *Daemon) Resync(ctx context.Context) {
 	snap, err := d.kube.Snapshot(ctx)
 	if err != nil {
-		d.log.Warn("resync: listing the cluster failed; reconciling every account", "err", err)
+		// The apiserver is unreachable or refuses the LISTs; per-account
+		// calls would fail the same way. Events keep being retried by the
+		// consumer; the next resync tries again.
+		d.log.Warn("resync: listing the cluster failed", "err", err)
+		return
 	}
 	d.mu.Lock()
 	all := make([]account.Account, 0, len(d.desired))
@@ -202,12 +249,10 @@ func (d *Daemon) Resync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil && d.settle(a, snap) {
+		if d.settle(a, snap) {
 			continue
 		}
-		if err := d.reconcile(ctx, a, true); err != nil {
-			d.log.Warn("resync failed", "account", a.ID, "err", err)
-		}
+		d.resyncOne(ctx, a)
 	}
 }
 
