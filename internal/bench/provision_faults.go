@@ -178,6 +178,9 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 		}
 	}
 	restored, deleted, relabelled := newHistogram(), newHistogram(), newHistogram()
+	// A deleted namespace first terminates (the namespace controller
+	// empties it, 5 s at least), then the daemon re-creates it.
+	terminated, recreated := newHistogram(), newHistogram()
 	deadline := time.Now().Add(r.p.converge)
 	for left := len(ts); left > 0 && time.Now().Before(deadline); {
 		left = 0
@@ -198,6 +201,10 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 			recordLatency(restored, t.done)
 			if t.del {
 				recordLatency(deleted, t.done)
+				if s.goneAt.After(t.at) {
+					recordLatency(terminated, s.goneAt.Sub(t.at))
+					recordLatency(recreated, s.okAt.Sub(s.goneAt))
+				}
 			} else {
 				recordLatency(relabelled, t.done)
 			}
@@ -219,6 +226,8 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 		"namespaces":          len(ts),
 		"restored":            summarise(restored),
 		"deleted_restored":    summarise(deleted),
+		"deleted_terminated":  summarise(terminated),
+		"deleted_recreated":   summarise(recreated),
 		"relabelled_restored": summarise(relabelled),
 		"not_restored":        notRestored,
 		"degraded_reported":   degraded,

@@ -23,6 +23,7 @@ type nsSeen struct {
 	uid     string    // current object
 	uids    int       // distinct objects seen: > 1 means it was re-created
 	deleted bool      // a DELETED event arrived for it
+	goneAt  time.Time // when the last DELETED event arrived
 	okAt    time.Time // last time it turned Active with the right labels
 	ok      bool
 }
@@ -45,7 +46,7 @@ func (w *nsWatch) observe(ns *corev1.Namespace, deleted bool, at time.Time) {
 		w.seen[ns.Name] = s
 	}
 	if deleted {
-		s.deleted, s.ok = true, false
+		s.deleted, s.ok, s.goneAt = true, false, at
 		return
 	}
 	if string(ns.UID) != s.uid {
