@@ -157,8 +157,11 @@ func (p *Provision) Run(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if p.outage > 0 {
-		if res.Extra["outage"], err = r.outagePhase(ctx); err != nil {
+	// Drift first: after an outage the stopped cluster's controller
+	// manager is in backoff for a while and terminates namespaces slowly,
+	// which is Kubernetes' time, not ours.
+	if p.drifts > 0 {
+		if res.Extra["drift"], err = r.driftPhase(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -167,8 +170,8 @@ func (p *Provision) Run(ctx context.Context, env Env) (Result, error) {
 			return res, err
 		}
 	}
-	if p.drifts > 0 {
-		if res.Extra["drift"], err = r.driftPhase(ctx); err != nil {
+	if p.outage > 0 {
+		if res.Extra["outage"], err = r.outagePhase(ctx); err != nil {
 			return res, err
 		}
 	}

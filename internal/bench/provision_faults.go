@@ -151,14 +151,6 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 		ts = append(ts, &target{a: pool[i], c: c, del: len(ts)%2 == 0})
 	}
 	r.env.Log.Info("drift phase", "namespaces", len(ts))
-	// Daemons restarted just before (kill phase) run their first resync
-	// without knowing what they reported before, and repair drift without
-	// reporting it; let that settle first.
-	if r.p.kills > 0 {
-		if err := sleepCtx(ctx, r.p.resync+time.Second); err != nil {
-			return nil, err
-		}
-	}
 	for _, t := range ts {
 		name := "lp-" + t.a.name
 		r.mu.Lock()
