@@ -49,7 +49,9 @@ func (*Provision) Name() string { return "provision" }
 func (*Provision) Help() string {
 	return `Accounts across real Kubernetes clusters: CreateAccount at --rate against N
 kube-apiservers (built and started like the tests do, scripts/kube-build,
-cached), one liveplane daemon per cluster, a spawned serve. Latencies start
+cached; run it from the repository, or set LIVEPLANE_KUBE_BIN to a directory
+with etcd, kube-apiserver and kube-controller-manager), one liveplane daemon
+per cluster, a spawned serve. Latencies start
 at each Create response: to the namespace existing in every cluster (a watch
 on each apiserver) and to GetAccount answering READY (polled in a closed
 loop). Ignores --server, --spawn and --duration: it spawns its own serve and
