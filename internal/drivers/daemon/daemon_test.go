@@ -206,7 +206,9 @@ func TestDaemonOnRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !got.has(func(s provisioning.Status) bool { return s.AccountID == acme.ID && s.Deleted && s.ObservedGeneration == 3 }) {
+	for !got.has(func(s provisioning.Status) bool {
+		return s.AccountID == acme.ID && s.Deleted && s.ObservedGeneration == 3
+	}) {
 		if time.Now().After(deadline) {
 			t.Fatal("no Deleted report within 30 s")
 		}
@@ -257,4 +259,6 @@ func grant(t *testing.T, k kubernetes.Interface, group string) {
 	}
 }
 
-func nsApply(name string) *applycorev1.NamespaceApplyConfiguration { return applycorev1.Namespace(name) }
+func nsApply(name string) *applycorev1.NamespaceApplyConfiguration {
+	return applycorev1.Namespace(name)
+}
