@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -180,4 +181,53 @@ func condString(a *lpv1.Account) string {
 
 func nsObject(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// hasQuota reports whether namespace holds liveplane's ResourceQuota (with
+// that pods limit, unless pods is "").
+func hasQuota(k kubernetes.Interface, namespace, pods string) bool {
+	q, err := k.CoreV1().ResourceQuotas(namespace).Get(context.Background(), provisioning.QuotaName, metav1.GetOptions{})
+	if err != nil || q.Labels[provisioning.LabelManagedBy] != provisioning.ManagedByValue {
+		return false
+	}
+	p := q.Spec.Hard[corev1.ResourcePods]
+	return pods == "" || p.String() == pods
+}
+
+// hasBinding reports whether namespace holds liveplane's RoleBinding (of
+// group to role, unless they are "").
+func hasBinding(k kubernetes.Interface, namespace, group, role string) bool {
+	rb, err := k.RbacV1().RoleBindings(namespace).Get(context.Background(), provisioning.RoleBindingName, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	return group == "" || (len(rb.Subjects) == 1 && rb.Subjects[0].Name == group && rb.RoleRef.Name == role)
+}
+
+// streamCount counts the events stream's messages on subject (wildcards
+// allowed).
+func streamCount(t *testing.T, natsURL, token, subject string) uint64 {
+	t.Helper()
+	nc, err := nats.Connect(natsURL, nats.Token(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), "LIVEPLANE_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
 }

@@ -102,6 +102,45 @@ func TestProvisionAcrossClusters(t *testing.T) {
 		}
 	}
 
+	// Quota and group: a ResourceQuota and a RoleBinding in every cluster,
+	// restored when deleted out of band, removed when unset.
+	qres, err := api.CreateAccount(ctx, connect.NewRequest(&lpv1.CreateAccountRequest{Name: "quota",
+		Quota: &lpv1.ResourceQuota{Cpu: "2", Memory: "1Gi", Pods: 20}, Group: "quota-devs"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotaID := qres.Msg.GetAccount().GetId()
+	waitFor(t, 20*time.Second, "quota READY", func() bool { return ready(quotaID) })
+	for c, k := range kube {
+		if !hasQuota(k, "lp-quota", "20") || !hasBinding(k, "lp-quota", "quota-devs", "edit") {
+			t.Fatalf("%s: quota or binding missing in lp-quota", c)
+		}
+	}
+	if err := kube["c1"].CoreV1().ResourceQuotas("lp-quota").Delete(ctx, provisioning.QuotaName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube["c2"].RbacV1().RoleBindings("lp-quota").Delete(ctx, provisioning.RoleBindingName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 20*time.Second, "quota and binding restored", func() bool {
+		return hasQuota(kube["c1"], "lp-quota", "20") && hasBinding(kube["c2"], "lp-quota", "quota-devs", "edit")
+	})
+	t.Logf("quota and binding deleted out of band restored in %v", took)
+	noGroup := ""
+	up, err := api.UpdateAccount(ctx, connect.NewRequest(&lpv1.UpdateAccountRequest{Id: quotaID, Quota: &lpv1.ResourceQuota{}, Group: &noGroup}))
+	if err != nil || up.Msg.GetAccount().GetGeneration() != 2 {
+		t.Fatalf("update: %v", err)
+	}
+	waitFor(t, 20*time.Second, "quota and binding removed, READY at generation 2", func() bool {
+		for _, k := range kube {
+			if hasQuota(k, "lp-quota", "") || hasBinding(k, "lp-quota", "", "") {
+				return false
+			}
+		}
+		a := getAccount(t, srv, quotaID)
+		return a.GetState() == lpv1.AccountState_ACCOUNT_STATE_READY && a.GetGeneration() == 2
+	})
+
 	// A namespace owned by something else is not taken over.
 	if _, err := kube["c1"].CoreV1().Namespaces().Create(ctx, nsObject("lp-taken"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -127,7 +166,7 @@ func TestProvisionAcrossClusters(t *testing.T) {
 	if _, err := kube["c2"].CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 30*time.Second, "drift repaired", func() bool {
+	took = waitFor(t, 30*time.Second, "drift repaired", func() bool {
 		u1, _ := nsUID(kube["c1"], "lp-acct-1")
 		_, l2 := nsUID(kube["c2"], "lp-acct-2")
 		return u1 != "" && u1 != uids["c1/acct-1"] && l2[provisioning.LabelGeneration] == "1"
@@ -180,18 +219,32 @@ func TestProvisionAcrossClusters(t *testing.T) {
 		}
 	}
 
-	// Delete: namespaces really gone in both clusters, then Deleted.
+	// Delete: namespaces really gone in both clusters, reported Deleted,
+	// then the account is finalised (DELETED) and its name free again.
 	if _, err := api.DeleteAccount(ctx, connect.NewRequest(&lpv1.DeleteAccountRequest{Id: ids[0]})); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "lp-acct-0 gone everywhere and reported Deleted", func() bool {
+	waitFor(t, 60*time.Second, "lp-acct-0 gone everywhere, reported Deleted, account DELETED", func() bool {
 		a := getAccount(t, srv, ids[0])
-		done := len(a.GetClusters()) == 2
+		done := len(a.GetClusters()) == 2 && a.GetState() == lpv1.AccountState_ACCOUNT_STATE_DELETED
 		for _, s := range a.GetClusters() {
 			done = done && s.GetDeleted()
 		}
-		return done && nsGone(kube["c1"], "lp-acct-0") && nsGone(kube["c2"], "lp-acct-0")
+		if done && (!nsGone(kube["c1"], "lp-acct-0") || !nsGone(kube["c2"], "lp-acct-0")) {
+			t.Fatalf("DELETED while a namespace still exists: %s", condString(a))
+		}
+		return done
 	})
+	reused := create(names[0])
+	waitFor(t, 30*time.Second, "a finalised name used again, READY", func() bool { return ready(reused) })
+
+	// Heartbeats live in their bucket, not in the events stream.
+	if n := streamCount(t, natsURL, token, "liveplane.events.cluster.*.heartbeat"); n != 0 {
+		t.Fatalf("%d heartbeat events in the stream", n)
+	}
+	if n := streamCount(t, natsURL, token, "liveplane.events.cluster.*.registered"); n < 2 {
+		t.Fatalf("%d registrations in the stream, want one per daemon start", n)
+	}
 
 	// Rebuild the read model from the stream: equal to the live one.
 	for _, d := range daemons {

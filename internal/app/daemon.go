@@ -31,6 +31,9 @@ var accountSubjects = []string{natsbus.EventsSubjectPrefix + "account.>"}
 var daemonBackoff = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 	800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second}
 
+// daemonWorkers is how many accounts a daemon reconciles at once.
+const daemonWorkers = 8
+
 // Daemon runs `liveplane daemon` for one cluster until ctx ends.
 func Daemon(ctx context.Context, cfg config.Daemon, version string, log *slog.Logger) error {
 	rc, err := kube.Config(cfg.Kubeconfig)
@@ -50,8 +53,13 @@ func Daemon(ctx context.Context, cfg config.Daemon, version string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("--nats: %w", err)
 	}
+	kv, err := natsbus.EnsureHeartbeats(ctx, js)
+	if err != nil {
+		return fmt.Errorf("--nats: %w", err)
+	}
 	d := daemon.New(kc, natsbus.NewEventPublisher(js), daemon.Options{
-		Cluster: cfg.Cluster, Version: version, Resync: cfg.Resync, Logger: log, Failpoint: daemonFailpoint(),
+		Cluster: cfg.Cluster, Version: version, Resync: cfg.Resync, GroupRole: cfg.GroupRole,
+		Beats: natsbus.NewHeartbeats(kv), Logger: log, Failpoint: daemonFailpoint(),
 	})
 	// Every account's newest spec, so the resync knows what should exist
 	// even for events acknowledged before a restart.
@@ -73,6 +81,8 @@ func Daemon(ctx context.Context, cfg config.Daemon, version string, log *slog.Lo
 		return events.Consumer{
 			Stream: natsbus.EventsStream, Durable: "daemon-" + cfg.Cluster, FilterSubjects: accountSubjects,
 			MaxDeliver: 1 << 30, Backoff: daemonBackoff, AckWait: 30 * time.Second, Logger: log,
+			// Accounts reconcile side by side; one account's events in order.
+			Workers: daemonWorkers, Prefetch: 4 * daemonWorkers,
 		}.Run(gctx, js, d.Handle)
 	})
 	err = g.Wait()

@@ -111,7 +111,10 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		ops.Check{Name: "bus", Fn: bus.ping},
 	)
 	health.Mount(mux)
-	readModel := newProvisioningReadModel(store, bus.js, reg, log)
+	readModel, err := newProvisioningReadModel(ctx, store, accounts, bus.js, reg, log)
+	if err != nil {
+		return err
+	}
 	rpc.MountWithProvisioning(mux, accounts, readModel.view, log.With("component", "rpc"))
 	lw := liveLogWindow(cfg)
 	lw.Replicas = natsbus.ReplicasFor(bus.nc)

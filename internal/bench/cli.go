@@ -26,6 +26,10 @@ type Workload interface {
 	Run(ctx context.Context, env Env) (Result, error)
 }
 
+// OwnServer is implemented by workloads that start their own server (and
+// more), so neither --server nor --spawn applies.
+type OwnServer interface{ StartsOwnServer() }
+
 // Env is what a workload gets from the common flags, already checked.
 type Env struct {
 	Load      Load
@@ -60,6 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, workload
 	fs := flag.NewFlagSet("liveplane bench "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned as one line, not printed with usage
 	var c common
+	_, c.ownServer = w.(OwnServer)
 	c.register(fs)
 	w.Flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {

@@ -30,6 +30,7 @@ type common struct {
 	clientCPUs  string
 	token       string
 	labels      labelFlag
+	ownServer   bool // the workload starts its own server (OwnServer)
 
 	// Parsed by validate.
 	serverCPUList, clientCPUList []int
@@ -69,6 +70,9 @@ func (c *common) validate() error {
 		return fmt.Errorf("--concurrency must be >= 1 for a closed loop (--rate=0), got %d", c.concurrency)
 	case c.runs < 1:
 		return fmt.Errorf("--runs must be >= 1, got %d", c.runs)
+	case c.ownServer && (c.server != "" || c.spawn):
+		return errors.New("--server and --spawn do not apply: this workload starts its own server")
+	case c.ownServer:
 	case c.server != "" && c.spawn:
 		return errors.New("--server and --spawn are exclusive: measure a running server or start one")
 	case c.server == "" && !c.spawn:

@@ -44,6 +44,8 @@ func accountsCreate(ctx context.Context, e *env, args []string) error {
 	display := c.fs.String("display-name", "", "human-readable name")
 	withKey := c.fs.Bool("with-key", false, "also create an API key and print its secret once")
 	wait := c.fs.Duration("wait", 0, "wait up to this `long` for READY, printing each cluster's progress (0: do not wait)")
+	q := quotaFlags(c)
+	group := c.fs.String("group", "", "Kubernetes `group` bound to the daemons' ClusterRole (default edit) in the account's namespace")
 	api, err := c.parse(e, args)
 	if err != nil {
 		return err
@@ -52,7 +54,7 @@ func accountsCreate(ctx context.Context, e *env, args []string) error {
 		return usagef("--name is required")
 	}
 	res, err := api.accounts.CreateAccount(ctx, connect.NewRequest(&lpv1.CreateAccountRequest{
-		Name: *name, DisplayName: *display, CreateApiKey: *withKey,
+		Name: *name, DisplayName: *display, CreateApiKey: *withKey, Quota: q, Group: *group,
 	}))
 	if err != nil {
 		return err
@@ -129,6 +131,9 @@ func accountsUpdate(ctx context.Context, e *env, args []string) error {
 	c := newClientCommand("accounts update", e)
 	display := c.fs.String("display-name", "", "new display name")
 	gen := c.fs.Int64("expected-generation", 0, "apply only if the account is at this generation")
+	q := quotaFlags(c)
+	group := c.fs.String("group", "", "new Kubernetes `group` (\"\" removes the RoleBinding)")
+	noQuota := c.fs.Bool("no-quota", false, "remove the ResourceQuota")
 	api, err := c.parse(e, args)
 	if err != nil {
 		return err
@@ -138,18 +143,41 @@ func accountsUpdate(ctx context.Context, e *env, args []string) error {
 	}
 	req := &lpv1.UpdateAccountRequest{Id: c.fs.Arg(0), ExpectedGeneration: *gen}
 	c.fs.Visit(func(f *flagT) {
-		if f.Name == "display-name" {
+		switch f.Name {
+		case "display-name":
 			req.DisplayName = display
+		case "group":
+			req.Group = group
+		case "quota-cpu", "quota-memory", "quota-pods":
+			req.Quota = q
+		case "no-quota":
+			if *noQuota {
+				req.Quota = &lpv1.ResourceQuota{}
+			}
 		}
 	})
-	if req.DisplayName == nil {
-		return usagef("nothing to update: set --display-name")
+	if req.DisplayName == nil && req.Group == nil && req.Quota == nil {
+		return usagef("nothing to update: set --display-name, --group, --quota-* or --no-quota")
+	}
+	if *noQuota && (q.Cpu != "" || q.Memory != "" || q.Pods != 0) {
+		return usagef("--no-quota and --quota-* exclude each other")
 	}
 	res, err := api.accounts.UpdateAccount(ctx, connect.NewRequest(req))
 	if err != nil {
 		return err
 	}
 	return api.print(res.Msg, accountHeader, [][]string{accountRow(res.Msg.GetAccount())})
+}
+
+// quotaFlags registers --quota-cpu, --quota-memory and --quota-pods; the
+// returned message is filled in when the flags are parsed. On update, the
+// quota given replaces the whole quota.
+func quotaFlags(c *clientCommand) *lpv1.ResourceQuota {
+	q := &lpv1.ResourceQuota{}
+	c.fs.StringVar(&q.Cpu, "quota-cpu", "", "ResourceQuota cpu `quantity` in every cluster (such as 2 or 500m)")
+	c.fs.StringVar(&q.Memory, "quota-memory", "", "ResourceQuota memory `quantity` (such as 4Gi)")
+	c.fs.Int64Var(&q.Pods, "quota-pods", 0, "ResourceQuota pod `count`")
+	return q
 }
 
 func accountsDelete(ctx context.Context, e *env, args []string) error {

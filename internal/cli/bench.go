@@ -13,5 +13,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	workloads["coap-sessions"] = &bench.CoAPSessions{}
 	workloads["enrol"] = &bench.Enrol{}
 	workloads["stream"] = &bench.Stream{}
+	workloads["provision"] = &bench.Provision{}
 	return bench.Main(ctx, args, e.stdout, e.stderr, workloads)
 }

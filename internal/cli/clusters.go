@@ -51,7 +51,14 @@ func clusterLine(s *lpv1.AccountClusterStatus) string {
 }
 
 func printClusterStatus(api *apiClient, a *lpv1.Account) error {
-	if api.cfg.Output == "json" || len(a.GetClusters()) == 0 {
+	if api.cfg.Output == "json" {
+		return nil
+	}
+	if q := a.GetQuota(); q != nil || a.GetGroup() != "" {
+		fmt.Fprintf(api.out, "\nquota: cpu=%s memory=%s pods=%d; group: %s\n",
+			dash(q.GetCpu()), dash(q.GetMemory()), q.GetPods(), dash(a.GetGroup()))
+	}
+	if len(a.GetClusters()) == 0 {
 		return nil
 	}
 	var rows [][]string
@@ -106,4 +113,11 @@ func waitReady(ctx context.Context, api *apiClient, e *env, id string, limit tim
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -9,11 +9,12 @@ import (
 
 // Daemon configures `liveplane daemon`, one per Kubernetes cluster.
 type Daemon struct {
-	Cluster    string // this cluster's name, a DNS label; used in subjects and labels
-	Kubeconfig string // "" = in-cluster configuration
-	NATS       string // the bus: serve's --nats-listen, or the external NATS
-	NATSToken  string // credential for serve's embedded NATS listener
+	Cluster    string        // this cluster's name, a DNS label; used in subjects and labels
+	Kubeconfig string        // "" = in-cluster configuration
+	NATS       string        // the bus: serve's --nats-listen, or the external NATS
+	NATSToken  string        // credential for serve's embedded NATS listener
 	Resync     time.Duration // period of the level-triggered resync
+	GroupRole  string        // ClusterRole an account's group is bound to
 	LogLevel   string
 	LogFormat  string
 
@@ -32,6 +33,8 @@ func (d *Daemon) settings() []setting {
 			help: "`token` for serve's embedded NATS listener (its --nats-token)"},
 		{name: "resync", def: "30s", val: durationValue{&d.Resync},
 			help: "`period` of the full resync that restores namespaces deleted or edited out of band"},
+		{name: "group-role", def: "edit", val: stringValue{&d.GroupRole},
+			help: "`ClusterRole` each account's group is bound to in its namespace (RoleBinding liveplane-group)"},
 	}, logSettings(&d.LogLevel, &d.LogFormat)...)
 }
 

@@ -58,7 +58,7 @@ func Decode(b []byte) (domain.Event, error) {
 func encodePayload(ev domain.Event) ([]byte, error) {
 	var m proto.Message
 	switch ev.Type {
-	case account.EventCreated, account.EventUpdated, account.EventDeleted:
+	case account.EventCreated, account.EventUpdated, account.EventDeleted, account.EventFinalized:
 		a, ok := ev.Data.(account.Account)
 		if !ok {
 			return nil, fmt.Errorf("payload is %T, want account.Account", ev.Data)
@@ -69,6 +69,8 @@ func encodePayload(ev domain.Event) ([]byte, error) {
 			m = &lpv1.AccountCreated{Account: pa}
 		case account.EventUpdated:
 			m = &lpv1.AccountUpdated{Account: pa}
+		case account.EventFinalized:
+			m = &lpv1.AccountFinalized{Account: pa}
 		default:
 			m = &lpv1.AccountDeleted{Account: pa}
 		}
@@ -113,6 +115,10 @@ func decodePayload(typ string, b []byte) (any, error) {
 		var m lpv1.AccountDeleted
 		err := proto.Unmarshal(b, &m)
 		return AccountFromProto(m.GetAccount()), err
+	case account.EventFinalized:
+		var m lpv1.AccountFinalized
+		err := proto.Unmarshal(b, &m)
+		return AccountFromProto(m.GetAccount()), err
 	case account.EventAPIKeyCreated, account.EventAPIKeyRevoked:
 		var m lpv1.ApiKeyChanged
 		err := proto.Unmarshal(b, &m)
@@ -132,21 +138,35 @@ var accountStates = map[account.State]lpv1.AccountState{
 	account.StateReady:        lpv1.AccountState_ACCOUNT_STATE_READY,
 	account.StateDegraded:     lpv1.AccountState_ACCOUNT_STATE_DEGRADED,
 	account.StateDeleting:     lpv1.AccountState_ACCOUNT_STATE_DELETING,
+	account.StateDeleted:      lpv1.AccountState_ACCOUNT_STATE_DELETED,
 }
 
 // AccountToProto is shared with the RPC driver so the API and the events
 // describe an account the same way.
 func AccountToProto(a account.Account) *lpv1.Account {
-	return &lpv1.Account{
+	p := &lpv1.Account{
 		Id: a.ID, Name: a.Name, DisplayName: a.DisplayName, State: accountStates[a.State],
-		Generation: a.Generation, CreateTime: ts(a.CreatedAt), UpdateTime: ts(a.UpdatedAt),
+		Generation: a.Generation, CreateTime: ts(a.CreatedAt), UpdateTime: ts(a.UpdatedAt), Group: a.Group,
 	}
+	if !a.Quota.IsZero() {
+		p.Quota = QuotaToProto(a.Quota)
+	}
+	return p
+}
+
+func QuotaToProto(q account.Quota) *lpv1.ResourceQuota {
+	return &lpv1.ResourceQuota{Cpu: q.CPU, Memory: q.Memory, Pods: q.Pods}
+}
+
+func QuotaFromProto(p *lpv1.ResourceQuota) account.Quota {
+	return account.Quota{CPU: p.GetCpu(), Memory: p.GetMemory(), Pods: p.GetPods()}
 }
 
 func AccountFromProto(p *lpv1.Account) account.Account {
 	a := account.Account{
 		ID: p.GetId(), Name: p.GetName(), DisplayName: p.GetDisplayName(),
 		Generation: p.GetGeneration(), CreatedAt: fromTS(p.GetCreateTime()), UpdatedAt: fromTS(p.GetUpdateTime()),
+		Quota: QuotaFromProto(p.GetQuota()), Group: p.GetGroup(),
 	}
 	for s, ps := range accountStates {
 		if ps == p.GetState() {

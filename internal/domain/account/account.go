@@ -3,6 +3,7 @@
 package account
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -17,6 +18,9 @@ const (
 	StateReady        State = "READY"
 	StateDegraded     State = "DEGRADED"
 	StateDeleting     State = "DELETING"
+	// StateDeleted: finalised, every cluster reported the namespace gone.
+	// The row stays as a tombstone; the name may be taken again.
+	StateDeleted State = "DELETED"
 )
 
 // Account is a tenant. Name is immutable and unique: it becomes part of
@@ -26,10 +30,23 @@ type Account struct {
 	Name        string
 	DisplayName string
 	State       State
-	Generation  int64 // bumped on every spec change; clusters report against it
+	Generation  int64  // bumped on every spec change; clusters report against it
+	Quota       Quota  // applied as a ResourceQuota in every cluster when set
+	Group       string // bound to the daemons' ClusterRole in every cluster when set
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
+
+// Quota is the account's ResourceQuota (spec.hard) in every cluster. Zero
+// fields are not limited; the zero Quota means no ResourceQuota at all.
+type Quota struct {
+	CPU    string // Kubernetes quantity, such as "2" or "500m"
+	Memory string // Kubernetes quantity, such as "4Gi"
+	Pods   int64
+}
+
+// IsZero reports whether the quota limits nothing.
+func (q Quota) IsZero() bool { return q == Quota{} }
 
 // APIKey authenticates calls for one account. Only Hash is stored.
 type APIKey struct {
@@ -49,6 +66,9 @@ const (
 	MaxNameLen        = 40 // leaves room for a "lp-" prefix within a 63-byte DNS label
 	MaxDisplayNameLen = 200
 	MaxDescriptionLen = 200
+	MaxGroupLen       = 200
+	MaxQuantityLen    = 32
+	MaxPods           = 1_000_000
 )
 
 // ValidateName enforces RFC 1123 label rules: lower-case letters, digits and
@@ -90,4 +110,55 @@ func validateText(op, field, s string, max int) error {
 		}
 	}
 	return nil
+}
+
+// ValidateQuota checks each set field: quantities in Kubernetes syntax
+// (digits, an optional fraction, an optional suffix m, k, M, G, T, P, E,
+// Ki, Mi, Gi, Ti, Pi or Ei), pods between 0 and MaxPods.
+func ValidateQuota(op string, q Quota) error {
+	for _, f := range []struct{ name, v string }{{"quota.cpu", q.CPU}, {"quota.memory", q.Memory}} {
+		if f.v != "" && !validQuantity(f.v) {
+			return domain.Errorf(domain.CodeInvalid, op, "%s: %q is not a Kubernetes quantity (such as 2, 500m, 4Gi)", f.name, f.v)
+		}
+	}
+	if q.Pods < 0 || q.Pods > MaxPods {
+		return domain.Errorf(domain.CodeInvalid, op, "quota.pods: must be between 0 and %d", MaxPods)
+	}
+	return nil
+}
+
+var quantitySuffixes = map[string]bool{"": true, "m": true, "k": true, "M": true, "G": true, "T": true, "P": true,
+	"E": true, "Ki": true, "Mi": true, "Gi": true, "Ti": true, "Pi": true, "Ei": true}
+
+func validQuantity(s string) bool {
+	if len(s) > MaxQuantityLen {
+		return false
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	return quantitySuffixes[s[i:]]
+}
+
+// ValidateGroup checks a Kubernetes group name: printable, at most
+// MaxGroupLen characters; "" means none.
+func ValidateGroup(op, g string) error {
+	if g != "" && strings.TrimSpace(g) != g {
+		return domain.Errorf(domain.CodeInvalid, op, "group: no leading or trailing spaces")
+	}
+	return validateText(op, "group", g, MaxGroupLen)
 }

@@ -12,6 +12,7 @@ const (
 	EventCreated       = "account.created"
 	EventUpdated       = "account.updated"
 	EventDeleted       = "account.deleted"
+	EventFinalized     = "account.finalized"
 	EventAPIKeyCreated = "apikey.created"
 	EventAPIKeyRevoked = "apikey.revoked"
 )
@@ -66,6 +67,8 @@ func requireAccount(ctx context.Context, op, id string) error {
 type CreateInput struct {
 	Name        string
 	DisplayName string
+	Quota       Quota
+	Group       string
 	WithAPIKey  bool
 }
 
@@ -90,9 +93,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Created, error) {
 	if err := validateText(op, "display_name", in.DisplayName, MaxDisplayNameLen); err != nil {
 		return Created{}, err
 	}
+	if err := ValidateQuota(op, in.Quota); err != nil {
+		return Created{}, err
+	}
+	if err := ValidateGroup(op, in.Group); err != nil {
+		return Created{}, err
+	}
 	now := s.clock.Now()
 	a := Account{
-		ID: domain.NewID(), Name: in.Name, DisplayName: in.DisplayName,
+		ID: domain.NewID(), Name: in.Name, DisplayName: in.DisplayName, Quota: in.Quota, Group: in.Group,
 		State: StateProvisioning, Generation: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	out := Created{Account: a}
@@ -197,6 +206,8 @@ func decodePageToken(tok string) (string, error) {
 type UpdateInput struct {
 	ID                 string
 	DisplayName        *string
+	Quota              *Quota  // replaces the quota; &Quota{} removes it
+	Group              *string // replaces the group; "" removes it
 	ExpectedGeneration int64
 }
 
@@ -212,18 +223,41 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (Account, error) {
 			return Account{}, err
 		}
 	}
+	if in.Quota != nil {
+		if err := ValidateQuota(op, *in.Quota); err != nil {
+			return Account{}, err
+		}
+	}
+	if in.Group != nil {
+		if err := ValidateGroup(op, *in.Group); err != nil {
+			return Account{}, err
+		}
+	}
 	var out Account
 	err := s.store.Update(ctx, func(tx Tx) error {
 		a, err := s.current(ctx, tx, op, in.ID, in.ExpectedGeneration)
 		if err != nil {
 			return err
 		}
-		if in.DisplayName == nil || *in.DisplayName == a.DisplayName {
+		if a.State == StateDeleted {
+			return domain.Errorf(domain.CodeNotFound, op, "account %s was deleted", in.ID)
+		}
+		next := a
+		if in.DisplayName != nil {
+			next.DisplayName = *in.DisplayName
+		}
+		if in.Quota != nil {
+			next.Quota = *in.Quota
+		}
+		if in.Group != nil {
+			next.Group = *in.Group
+		}
+		if next == a {
 			out = a
 			return nil
 		}
 		now := s.clock.Now()
-		a.DisplayName = *in.DisplayName
+		a = next
 		a.Generation++
 		a.UpdatedAt = now
 		if err := tx.UpdateAccount(ctx, a); err != nil {
@@ -251,7 +285,7 @@ func (s *Service) Delete(ctx context.Context, id string, expectedGeneration int6
 		if err != nil {
 			return err
 		}
-		if a.State == StateDeleting {
+		if a.State == StateDeleting || a.State == StateDeleted {
 			out = a
 			return nil
 		}
@@ -269,6 +303,35 @@ func (s *Service) Delete(ctx context.Context, id string, expectedGeneration int6
 		return tx.Append(ctx, accountEvent(EventDeleted, a, now))
 	})
 	return out, domain.Wrap(op, err)
+}
+
+// Finalize turns a DELETING account at generation gen into DELETED and
+// records account.finalized, in one transaction. It is the system's call,
+// not a user's (no principal is checked): the provisioning finalizer makes
+// it once every cluster reported the account's namespace gone. An account
+// at another generation or state is left alone (done reports false), so a
+// replayed or late call is harmless.
+func (s *Service) Finalize(ctx context.Context, id string, gen int64) (done bool, err error) {
+	const op = "account.Finalize"
+	err = s.store.Update(ctx, func(tx Tx) error {
+		a, err := tx.Account(ctx, id)
+		if err != nil {
+			return err
+		}
+		if a.State != StateDeleting || a.Generation != gen {
+			return nil
+		}
+		now := s.clock.Now()
+		a.State = StateDeleted
+		a.Generation++
+		a.UpdatedAt = now
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		done = true
+		return tx.Append(ctx, accountEvent(EventFinalized, a, now))
+	})
+	return done, domain.Wrap(op, err)
 }
 
 // current reads the account in tx and checks the expected generation.

@@ -21,6 +21,8 @@ type Store interface {
 	Account(ctx context.Context, id string) (Account, error)
 	// Accounts lists accounts with ID > after in ID order, at most limit.
 	Accounts(ctx context.Context, after string, limit int) ([]Account, error)
+	// AccountsInState lists up to limit accounts in state, in ID order.
+	AccountsInState(ctx context.Context, state State, limit int) ([]Account, error)
 	APIKeys(ctx context.Context, accountID string) ([]APIKey, error)
 	// APIKeyByHash finds a key by the hash of its secret, revoked or not.
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
@@ -35,7 +37,7 @@ type Tx interface {
 	// Account reads the current row inside the transaction.
 	Account(ctx context.Context, id string) (Account, error)
 	// InsertAccount fails with CodeConflict when the name is taken by an
-	// account that is not fully deleted.
+	// account that is not DELETED.
 	InsertAccount(ctx context.Context, a Account) error
 	UpdateAccount(ctx context.Context, a Account) error
 	InsertAPIKey(ctx context.Context, k APIKey) error

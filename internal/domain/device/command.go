@@ -112,7 +112,7 @@ func (s *Service) Create(ctx context.Context, accountID, name string) (Created, 
 		if err != nil {
 			return err
 		}
-		if a.State == account.StateDeleting {
+		if a.State == account.StateDeleting || a.State == account.StateDeleted {
 			return domain.Errorf(domain.CodeInvalid, op, "account %s is being deleted", accountID)
 		}
 		if err := tx.InsertDevice(ctx, d); err != nil {

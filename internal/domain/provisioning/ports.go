@@ -47,18 +47,53 @@ func Fold(ctx context.Context, tx ProjectionTx, ev domain.Event) error {
 	return nil
 }
 
+// HeartbeatSource tells when each cluster's daemon last beat. Heartbeats
+// are kept apart from the event stream (one value per cluster, replaced on
+// every beat), so they never grow it; registrations stay events.
+type HeartbeatSource interface {
+	// LastHeartbeats maps cluster name to the time of its newest beat.
+	LastHeartbeats(ctx context.Context) (map[string]time.Time, error)
+}
+
 // View combines an account with its per-cluster reports for the API.
 type View struct {
 	rm    ReadModel
+	hb    HeartbeatSource // nil: registrations only
 	clock domain.Clock
 }
 
-func NewView(rm ReadModel, clock domain.Clock) *View { return &View{rm: rm, clock: clock} }
+func NewView(rm ReadModel, hb HeartbeatSource, clock domain.Clock) *View {
+	return &View{rm: rm, hb: hb, clock: clock}
+}
+
+// clusters is the read model's clusters with the newest heartbeat of each.
+func (v *View) clusters(ctx context.Context) ([]Cluster, error) {
+	cl, err := v.rm.Clusters(ctx)
+	if err != nil || v.hb == nil {
+		return cl, err
+	}
+	last, err := v.hb.LastHeartbeats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return MergeHeartbeats(cl, last), nil
+}
+
+// MergeHeartbeats sets each cluster's LastHeartbeat to the newer of its
+// registration (or folded heartbeat event) and last.
+func MergeHeartbeats(cl []Cluster, last map[string]time.Time) []Cluster {
+	for i := range cl {
+		if t, ok := last[cl[i].Name]; ok && t.After(cl[i].LastHeartbeat) {
+			cl[i].LastHeartbeat = t
+		}
+	}
+	return cl
+}
 
 // Describe fills in a's derived state and returns the per-cluster reports.
 func (v *View) Describe(ctx context.Context, a account.Account) (account.Account, []Status, error) {
 	const op = "provisioning.Describe"
-	cl, err := v.rm.Clusters(ctx)
+	cl, err := v.clusters(ctx)
 	if err != nil {
 		return a, nil, domain.Wrap(op, err)
 	}
@@ -73,7 +108,7 @@ func (v *View) Describe(ctx context.Context, a account.Account) (account.Account
 
 // Clusters lists the registered clusters.
 func (v *View) Clusters(ctx context.Context) ([]Cluster, error) {
-	cl, err := v.rm.Clusters(ctx)
+	cl, err := v.clusters(ctx)
 	return cl, domain.Wrap("provisioning.Clusters", err)
 }
 

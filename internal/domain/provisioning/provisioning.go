@@ -35,6 +35,8 @@ const (
 	ReasonDrifted          = "NamespaceDrifted"
 	ReasonApplyFailed      = "ApplyFailed"
 	ReasonDeleteInProgress = "NamespaceTerminating"
+	ReasonQuotaFailed      = "ResourceQuotaFailed"
+	ReasonBindingFailed    = "RoleBindingFailed"
 )
 
 // NamespacePrefix makes an account's namespace: "lp-" + account name.
@@ -146,8 +148,8 @@ func (c Cluster) HealthAt(now time.Time) Health {
 // it; PROVISIONING otherwise. Unhealthy and gone clusters do not hold an
 // account back; their reports still show in the per-cluster list.
 func Derive(a account.Account, clusters []Cluster, statuses []Status, now time.Time) account.State {
-	if a.State == account.StateDeleting {
-		return account.StateDeleting
+	if a.State == account.StateDeleting || a.State == account.StateDeleted {
+		return a.State
 	}
 	by := map[string]Status{}
 	for _, s := range statuses {

@@ -40,3 +40,65 @@ func TestDerive(t *testing.T) {
 		t.Errorf("health after GoneAfter = %s", h)
 	}
 }
+
+func TestFinalizable(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	acc := account.Account{ID: "a", State: account.StateDeleting, Generation: 3}
+	deleted := func(c string, gen int64) Status {
+		return Status{Cluster: c, AccountID: "a", ObservedGeneration: gen, Deleted: true}
+	}
+	fresh, unhealthy, gone := now.Add(-time.Second), now.Add(-time.Minute), now.Add(-GoneAfter-time.Second)
+	two := []Cluster{{Name: "c1", LastHeartbeat: fresh}, {Name: "c2", LastHeartbeat: unhealthy}}
+	for _, tc := range []struct {
+		name     string
+		acc      account.Account
+		clusters []Cluster
+		st       []Status
+		want     bool
+	}{
+		{"both deleted", acc, two, []Status{deleted("c1", 3), deleted("c2", 3)}, true},
+		{"unhealthy cluster still has it", acc, two, []Status{deleted("c1", 3)}, false},
+		{"report for an older generation", acc, two, []Status{deleted("c1", 3), deleted("c2", 2)}, false},
+		{"still deleting", acc, two, []Status{deleted("c1", 3), {Cluster: "c2", AccountID: "a", ObservedGeneration: 3}}, false},
+		{"gone cluster does not hold back", acc, []Cluster{{Name: "c1", LastHeartbeat: fresh}, {Name: "c2", LastHeartbeat: gone}},
+			[]Status{deleted("c1", 3)}, true},
+		{"not deleting", account.Account{ID: "a", State: account.StateReady, Generation: 3}, two,
+			[]Status{deleted("c1", 3), deleted("c2", 3)}, false},
+		{"no clusters", acc, nil, nil, true},
+	} {
+		if got := Finalizable(tc.acc, tc.clusters, tc.st, now); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMergeHeartbeats(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	cl := MergeHeartbeats([]Cluster{{Name: "c1", LastHeartbeat: t0}, {Name: "c2", LastHeartbeat: t0}},
+		map[string]time.Time{"c1": t0.Add(time.Minute), "c2": t0.Add(-time.Minute), "c3": t0})
+	if !cl[0].LastHeartbeat.Equal(t0.Add(time.Minute)) || !cl[1].LastHeartbeat.Equal(t0) || len(cl) != 2 {
+		t.Fatalf("merged %+v", cl)
+	}
+	// Health follows the merged beat: registered long ago, beating now.
+	if h := cl[0].HealthAt(t0.Add(time.Minute + time.Second)); h != Healthy {
+		t.Fatalf("health %s", h)
+	}
+}
+
+func TestOwnedByOther(t *testing.T) {
+	ours := map[string]string{LabelManagedBy: ManagedByValue, LabelAccountID: "a"}
+	for _, tc := range []struct {
+		name string
+		ns   Namespace
+		want bool
+	}{
+		{"ours", Namespace{Labels: ours}, false},
+		{"labels edited away but applied by us", Namespace{AppliedByUs: true}, false},
+		{"pre-existing", Namespace{}, true},
+		{"another account's", Namespace{Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelAccountID: "b"}, AppliedByUs: true}, true},
+	} {
+		if got := tc.ns.OwnedByOther("a"); got != tc.want {
+			t.Errorf("%s: got %v", tc.name, got)
+		}
+	}
+}

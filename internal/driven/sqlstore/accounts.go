@@ -18,7 +18,7 @@ var (
 	_ account.Tx    = (*Tx)(nil)
 )
 
-const accountCols = "id, name, display_name, state, generation, created_at, updated_at"
+const accountCols = "id, name, display_name, state, generation, created_at, updated_at, quota_cpu, quota_memory, quota_pods, group_name"
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -26,7 +26,8 @@ func scanAccount(r scanner) (account.Account, error) {
 	var a account.Account
 	var state string
 	var created, updated int64
-	if err := r.Scan(&a.ID, &a.Name, &a.DisplayName, &state, &a.Generation, &created, &updated); err != nil {
+	if err := r.Scan(&a.ID, &a.Name, &a.DisplayName, &state, &a.Generation, &created, &updated,
+		&a.Quota.CPU, &a.Quota.Memory, &a.Quota.Pods, &a.Group); err != nil {
 		return account.Account{}, classify(err)
 	}
 	a.State = account.State(state)
@@ -57,6 +58,24 @@ func (a accountStore) Account(ctx context.Context, id string) (account.Account, 
 func (a accountStore) Accounts(ctx context.Context, after string, limit int) ([]account.Account, error) {
 	rows, err := a.s.rdb.QueryContext(ctx,
 		a.s.q("SELECT "+accountCols+" FROM accounts WHERE id > ? ORDER BY id LIMIT ?"), after, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []account.Account
+	for rows.Next() {
+		acc, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, acc)
+	}
+	return out, classify(rows.Err())
+}
+
+func (a accountStore) AccountsInState(ctx context.Context, state account.State, limit int) ([]account.Account, error) {
+	rows, err := a.s.rdb.QueryContext(ctx,
+		a.s.q("SELECT "+accountCols+" FROM accounts WHERE state = ? ORDER BY id LIMIT ?"), string(state), limit)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -118,14 +137,16 @@ func (t *Tx) Account(ctx context.Context, id string) (account.Account, error) {
 }
 
 func (t *Tx) InsertAccount(ctx context.Context, a account.Account) error {
-	_, err := t.exec(ctx, "INSERT INTO accounts ("+accountCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		a.ID, a.Name, a.DisplayName, string(a.State), a.Generation, micros(a.CreatedAt), micros(a.UpdatedAt))
+	_, err := t.exec(ctx, "INSERT INTO accounts ("+accountCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.ID, a.Name, a.DisplayName, string(a.State), a.Generation, micros(a.CreatedAt), micros(a.UpdatedAt),
+		a.Quota.CPU, a.Quota.Memory, a.Quota.Pods, a.Group)
 	return err
 }
 
 func (t *Tx) UpdateAccount(ctx context.Context, a account.Account) error {
-	return t.one(t.exec(ctx, "UPDATE accounts SET display_name = ?, state = ?, generation = ?, updated_at = ? WHERE id = ?",
-		a.DisplayName, string(a.State), a.Generation, micros(a.UpdatedAt), a.ID))
+	return t.one(t.exec(ctx, "UPDATE accounts SET display_name = ?, state = ?, generation = ?, updated_at = ?, "+
+		"quota_cpu = ?, quota_memory = ?, quota_pods = ?, group_name = ? WHERE id = ?",
+		a.DisplayName, string(a.State), a.Generation, micros(a.UpdatedAt), a.Quota.CPU, a.Quota.Memory, a.Quota.Pods, a.Group, a.ID))
 }
 
 func (t *Tx) InsertAPIKey(ctx context.Context, k account.APIKey) error {

@@ -21,6 +21,12 @@ type Options struct {
 	Version   string // reported in heartbeats
 	Resync    time.Duration
 	Heartbeat time.Duration
+	// GroupRole is the ClusterRole an account's group is bound to
+	// (provisioning.DefaultGroupRole when empty).
+	GroupRole string
+	// Beats records heartbeats; nil publishes them as events (the old way,
+	// which grows the stream; kept for tests without a bucket).
+	Beats provisioning.Beater
 	// Failpoint is called at named steps ("after-apply", "before-status")
 	// so crash tests can kill the process exactly there; nil in production.
 	Failpoint func(name string)
@@ -36,12 +42,19 @@ type Daemon struct {
 	pub  provisioning.Publisher
 	log  *slog.Logger
 
-	kmu sync.Mutex // serialises reconciles: one account at a time
+	// Reconciles of one account are serialised (a stripe per account id);
+	// different accounts reconcile side by side.
+	stripes [64]sync.Mutex
+
+	pubMu sync.Mutex // serialises publishPending
 
 	mu       sync.Mutex
 	desired  map[string]account.Account     // newest spec seen per account
 	status   map[string]provisioning.Status // what to report
 	reported map[string]provisioning.Status // what was published
+	clean    map[string]int64               // generation whose unset quota/binding were checked absent
+	gone     map[string]bool                // DELETED accounts whose namespace is confirmed gone
+	retry    map[string]bool                // accounts whose last resync failed
 	lastTime time.Time                      // report times strictly increase
 	wake     chan struct{}
 }
@@ -52,6 +65,9 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = provisioning.HeartbeatEvery
+	}
+	if o.GroupRole == "" {
+		o.GroupRole = provisioning.DefaultGroupRole
 	}
 	if o.Failpoint == nil {
 		o.Failpoint = func(string) {}
@@ -65,7 +81,8 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	return &Daemon{
 		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
 		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
-		reported: map[string]provisioning.Status{}, wake: make(chan struct{}, 1),
+		reported: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{}, retry: map[string]bool{},
+		wake: make(chan struct{}, 1),
 	}
 }
 
@@ -99,15 +116,15 @@ func (d *Daemon) Handle(ctx context.Context, ev domain.Event) error {
 }
 
 // Run registers, then heartbeats, resyncs and publishes status until ctx
-// ends.
+// ends. Registration is an event (one per daemon start); heartbeats go to
+// the Beater, which keeps only the newest per cluster.
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.beat(ctx, provisioning.EventClusterRegistered); err != nil {
-		d.log.Warn("register failed; retrying with the heartbeat", "err", err)
-	}
+	registered := d.register(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); d.statusLoop(ctx) }()
 	go func() { defer wg.Done(); d.resyncLoop(ctx) }()
+	d.heartbeat(ctx)
 	t := time.NewTicker(d.o.Heartbeat)
 	defer t.Stop()
 	for {
@@ -116,14 +133,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
-			if err := d.beat(ctx, provisioning.EventClusterHeartbeat); err != nil {
-				d.log.Warn("heartbeat failed", "err", err)
+			if !registered {
+				registered = d.register(ctx)
 			}
+			d.heartbeat(ctx)
 		}
 	}
 }
 
-func (d *Daemon) beat(ctx context.Context, typ string) error {
+func (d *Daemon) register(ctx context.Context) bool {
+	if err := d.event(ctx, provisioning.EventClusterRegistered); err != nil {
+		d.log.Warn("register failed; retrying at the next heartbeat", "err", err)
+		return false
+	}
+	return true
+}
+
+func (d *Daemon) heartbeat(ctx context.Context) {
+	var err error
+	if d.o.Beats != nil {
+		err = d.o.Beats.Beat(ctx, provisioning.Heartbeat{Cluster: d.o.Cluster, DaemonVersion: d.o.Version})
+	} else {
+		err = d.event(ctx, provisioning.EventClusterHeartbeat)
+	}
+	if err != nil {
+		d.log.Warn("heartbeat failed", "err", err)
+	}
+}
+
+func (d *Daemon) event(ctx context.Context, typ string) error {
 	now := d.o.Clock.Now()
 	return d.pub.Publish(ctx, domain.Event{
 		ID: domain.NewID(), Type: typ, AggregateID: d.o.Cluster, AggregateVersion: now.UnixMicro(), Time: now,
@@ -131,36 +169,157 @@ func (d *Daemon) beat(ctx context.Context, typ string) error {
 	})
 }
 
+// retryEvery is how soon an account whose resync failed (an apiserver
+// error, a namespace still terminating before it can be re-created) is
+// tried again, instead of waiting for the next full resync.
+const retryEvery = time.Second
+
 func (d *Daemon) resyncLoop(ctx context.Context) {
 	t := time.NewTicker(d.o.Resync)
 	defer t.Stop()
+	r := time.NewTicker(min(retryEvery, d.o.Resync))
+	defer r.Stop()
+	d.Resync(ctx)
 	for {
-		d.Resync(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			d.Resync(ctx)
+		case <-r.C:
+			d.retryFailed(ctx)
+		}
+	}
+}
+
+func (d *Daemon) retryFailed(ctx context.Context) {
+	d.mu.Lock()
+	var todo []account.Account
+	for id := range d.retry {
+		if a, ok := d.desired[id]; ok {
+			todo = append(todo, a)
+		}
+	}
+	clear(d.retry)
+	d.mu.Unlock()
+	for _, a := range todo {
+		if ctx.Err() != nil {
+			return
+		}
+		d.resyncOne(ctx, a)
+	}
+}
+
+// resyncOne reconciles a as the resync does; a failure is retried within
+// retryEvery.
+func (d *Daemon) resyncOne(ctx context.Context, a account.Account) {
+	if err := d.reconcile(ctx, a, true); err != nil {
+		d.mu.Lock()
+		first := !d.retry[a.ID]
+		d.retry[a.ID] = true
+		d.mu.Unlock()
+		if first {
+			d.log.Debug("resync failed; retrying", "account", a.ID, "err", err)
 		}
 	}
 }
 
 // Resync reconciles every known account against the cluster (level
-// triggered): namespaces deleted or relabelled out of band come back.
+// triggered): namespaces, quotas and bindings deleted or edited out of
+// band come back. One snapshot (three LISTs) shows which accounts are as
+// reported; only the others are reconciled object by object.
 func (d *Daemon) Resync(ctx context.Context) {
+	snap, err := d.kube.Snapshot(ctx)
+	if err != nil {
+		// The apiserver is unreachable or refuses the LISTs; per-account
+		// calls would fail the same way. Events keep being retried by the
+		// consumer; the next resync tries again.
+		d.log.Warn("resync: listing the cluster failed", "err", err)
+		return
+	}
 	d.mu.Lock()
 	all := make([]account.Account, 0, len(d.desired))
-	for _, a := range d.desired {
-		all = append(all, a)
+	for id, a := range d.desired {
+		if !d.gone[id] {
+			all = append(all, a)
+		}
 	}
 	d.mu.Unlock()
 	for _, a := range all {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := d.reconcile(ctx, a, true); err != nil {
-			d.log.Warn("resync failed", "account", a.ID, "err", err)
+		if d.settle(a, snap) {
+			continue
+		}
+		d.resyncOne(ctx, a)
+	}
+}
+
+// settle runs fromSnapshot under a's stripe, for its newest spec only: an
+// event handled since the copy was taken wins.
+func (d *Daemon) settle(a account.Account, snap provisioning.Snapshot) bool {
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	d.mu.Lock()
+	cur := d.desired[a.ID]
+	d.mu.Unlock()
+	if cur.Generation != a.Generation {
+		return true // handled (or being handled) by the newer event
+	}
+	return d.fromSnapshot(a, snap)
+}
+
+// fromSnapshot settles a without calling the apiserver when the snapshot
+// shows it as wanted: Ready (namespace, quota and binding in place at its
+// generation, unedited) or Deleted (namespace gone). A status not yet
+// reported (after a restart) is recorded from the snapshot, so a restart
+// costs three LISTs, not a GET per account. It reports false when a needs
+// a reconcile.
+func (d *Daemon) fromSnapshot(a account.Account, snap provisioning.Snapshot) bool {
+	name := provisioning.NamespaceFor(a.Name)
+	ns, found := snap.Namespaces[name]
+	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
+	if a.State == account.StateDeleting || a.State == account.StateDeleted {
+		if found && ns.OwnedBy(a.ID) {
+			return false
+		}
+		d.mu.Lock()
+		s, ok := d.status[a.ID]
+		d.mu.Unlock()
+		if !ok || !s.Deleted || s.ObservedGeneration != a.Generation {
+			d.markDeleted(a, base)
+		}
+		return true
+	}
+	if !found || ns.Terminating {
+		return false
+	}
+	want := labelsFor(a)
+	for k, v := range want {
+		if ns.Labels[k] != v {
+			return false
 		}
 	}
+	ours := func(o provisioning.ObjectState, ok bool) bool {
+		return ok && !o.EditedByOthers && o.Labels[provisioning.LabelAccountID] == a.ID &&
+			o.Labels[provisioning.LabelGeneration] == want[provisioning.LabelGeneration]
+	}
+	if !a.Quota.IsZero() {
+		if q, ok := snap.Quotas[name]; !ours(q, ok) {
+			return false
+		}
+	}
+	if a.Group != "" {
+		if b, ok := snap.Bindings[name]; !ours(b, ok) {
+			return false
+		}
+	}
+	if !d.readyAt(a.ID, a.Generation) {
+		d.markReady(a, base)
+	}
+	return true
 }
 
 func genLabel(g int64) string { return strconv.FormatInt(g, 10) }

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"sync"
 
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
@@ -16,6 +18,12 @@ func labelsFor(a account.Account) map[string]string {
 	}
 }
 
+func (d *Daemon) stripe(id string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return &d.stripes[h.Sum32()%uint32(len(d.stripes))]
+}
+
 func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Condition {
 	return provisioning.Condition{Type: t, Status: ok, Reason: reason, Message: msg, ObservedGeneration: gen}
 }
@@ -24,18 +32,19 @@ func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Conditi
 // status to report. On a resync, drift is reported (Degraded) before it is
 // repaired, so the control plane sees it.
 func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) error {
-	d.kmu.Lock()
-	defer d.kmu.Unlock()
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	defer mu.Unlock()
 	name := provisioning.NamespaceFor(a.Name)
 	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
 	ns, found, err := d.kube.Namespace(ctx, name)
 	if err != nil {
 		return err
 	}
-	if a.State == account.StateDeleting {
+	if a.State == account.StateDeleting || a.State == account.StateDeleted {
 		return d.reconcileDelete(ctx, a, base, ns, found)
 	}
-	if found && !ns.OwnedBy(a.ID) && !ns.AppliedByUs {
+	if found && ns.OwnedByOther(a.ID) {
 		// Somebody else's namespace (another account's, or pre-existing):
 		// never taken over.
 		st := base
@@ -62,7 +71,10 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 		}
 	}
 	if drift == "" && d.readyAt(a.ID, a.Generation) {
-		return nil // nothing to do, already reported
+		// The namespace is fine and Ready was reported: keep the quota
+		// and binding in place (an apply that changes nothing is a no-op
+		// on the server).
+		return d.reconcileExtras(ctx, a, base, name, want)
 	}
 	if drift != "" && resync && d.hasStatus(a.ID) {
 		st := base
@@ -88,13 +100,81 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 			return err
 		}
 	}
+	if err := d.reconcileExtras(ctx, a, base, name, want); err != nil {
+		return err
+	}
+	d.markReady(a, base)
+	return nil
+}
+
+// markReady records Ready at a's generation; the quota and binding were
+// checked for this generation too.
+func (d *Daemon) markReady(a account.Account, base provisioning.Status) {
 	st := base
 	st.Conditions = []provisioning.Condition{
 		cond(provisioning.CondApplied, true, provisioning.ReasonApplied, "", a.Generation),
 		cond(provisioning.CondReady, true, provisioning.ReasonActive, "", a.Generation),
 		cond(provisioning.CondDegraded, false, "", "", a.Generation),
 	}
+	d.mu.Lock()
+	d.clean[a.ID] = a.Generation
+	d.mu.Unlock()
 	d.setStatus(st, false)
+}
+
+// markDeleted records that a's namespace is gone from the cluster.
+func (d *Daemon) markDeleted(a account.Account, base provisioning.Status) {
+	st := base
+	st.Deleted = true
+	st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
+	if a.State == account.StateDeleted {
+		d.mu.Lock()
+		d.gone[a.ID] = true
+		d.mu.Unlock()
+	}
+	d.setStatus(st, false)
+}
+
+// reconcileExtras applies the ResourceQuota and the group's RoleBinding
+// when the account sets them, and deletes ours when it does not (checked
+// once per generation: nothing re-creates them but this daemon). A failure
+// is reported Degraded with the reason and returned, so it is retried.
+func (d *Daemon) reconcileExtras(ctx context.Context, a account.Account, base provisioning.Status, ns string, labels map[string]string) error {
+	d.mu.Lock()
+	checked := d.clean[a.ID] == a.Generation
+	d.mu.Unlock()
+	fail := func(reason string, err error) error {
+		st := base
+		st.Conditions = []provisioning.Condition{
+			cond(provisioning.CondApplied, false, reason, err.Error(), a.Generation),
+			cond(provisioning.CondReady, false, reason, "", a.Generation),
+			cond(provisioning.CondDegraded, true, reason, err.Error(), a.Generation),
+		}
+		d.setStatus(st, false)
+		return err
+	}
+	var err error
+	switch {
+	case !a.Quota.IsZero():
+		err = d.kube.ApplyQuota(ctx, ns, labels, a.Quota)
+	case !checked:
+		err = d.kube.DeleteQuota(ctx, ns)
+	}
+	if err != nil {
+		return fail(provisioning.ReasonQuotaFailed, err)
+	}
+	switch {
+	case a.Group != "":
+		err = d.kube.ApplyRoleBinding(ctx, ns, labels, a.Group, d.o.GroupRole)
+	case !checked:
+		err = d.kube.DeleteRoleBinding(ctx, ns)
+	}
+	if err != nil {
+		return fail(provisioning.ReasonBindingFailed, err)
+	}
+	d.mu.Lock()
+	d.clean[a.ID] = a.Generation
+	d.mu.Unlock()
 	return nil
 }
 
@@ -102,8 +182,8 @@ func (d *Daemon) reconcileDelete(ctx context.Context, a account.Account, base pr
 	st := base
 	switch {
 	case !found || !ns.OwnedBy(a.ID):
-		st.Deleted = true
-		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, false, "NamespaceDeleted", "", a.Generation)}
+		d.markDeleted(a, base)
+		return nil
 	case ns.Terminating:
 		st.Conditions = []provisioning.Condition{cond(provisioning.CondDeleting, true, provisioning.ReasonDeleteInProgress, "", a.Generation)}
 	default:

@@ -61,6 +61,10 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 }
 
 func (d *Daemon) publishPending(ctx context.Context) {
+	// One publisher at a time: report times then follow what was newest
+	// when it was picked, so an older status never lands after a newer one.
+	d.pubMu.Lock()
+	defer d.pubMu.Unlock()
 	d.mu.Lock()
 	var todo []provisioning.Status
 	for id, s := range d.status {

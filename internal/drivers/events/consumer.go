@@ -9,8 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,8 +44,13 @@ type Consumer struct {
 	// redelivers; it is also the handler's deadline. Default 30s.
 	AckWait time.Duration
 	// Prefetch is how many messages are pulled ahead. Handlers run one at a
-	// time, so prefetched messages spend their AckWait queued; default 16.
-	Prefetch          int
+	// time per worker, so prefetched messages spend their AckWait queued;
+	// default 16.
+	Prefetch int
+	// Workers handle events side by side; default 1. Events of one
+	// aggregate (the subject up to its verb) always go to the same worker,
+	// so they are handled in stream order.
+	Workers           int
 	DeadLetterSubject string // default "liveplane.dlq." + Durable
 	Logger            *slog.Logger
 	Registerer        prometheus.Registerer // nil: metrics kept but not exported
@@ -83,7 +91,34 @@ func (c Consumer) Run(ctx context.Context, js jetstream.JetStream, h Handler) er
 	defer iter.Stop()
 
 	d := &dispatcher{c: c, js: js, h: h, m: m, log: c.Logger}
-	c.Logger.Info("events consumer started", "stream", c.Stream, "filter", c.FilterSubjects)
+	c.Logger.Info("events consumer started", "stream", c.Stream, "filter", c.FilterSubjects, "workers", c.Workers)
+	handle := func(msg jetstream.Msg) { d.handle(ctx, msg) }
+	if c.Workers > 1 {
+		queues := make([]chan jetstream.Msg, c.Workers)
+		var wg sync.WaitGroup
+		for i := range queues {
+			queues[i] = make(chan jetstream.Msg, 1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for msg := range queues[i] {
+					d.handle(ctx, msg)
+				}
+			}()
+		}
+		defer func() {
+			for _, q := range queues {
+				close(q)
+			}
+			wg.Wait()
+		}()
+		handle = func(msg jetstream.Msg) {
+			select {
+			case queues[aggregateHash(msg.Subject())%uint32(c.Workers)] <- msg:
+			case <-ctx.Done():
+			}
+		}
+	}
 	for {
 		msg, err := iter.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -92,8 +127,19 @@ func (c Consumer) Run(ctx context.Context, js jetstream.JetStream, h Handler) er
 			}
 			return fmt.Errorf("events consumer %s: next message: %w", c.Durable, err)
 		}
-		d.handle(ctx, msg)
+		handle(msg)
 	}
+}
+
+// aggregateHash hashes an event subject without its last token (the verb):
+// liveplane.events.<kind>.<aggregate id>.
+func aggregateHash(subject string) uint32 {
+	if i := strings.LastIndexByte(subject, '.'); i > 0 {
+		subject = subject[:i]
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(subject))
+	return h.Sum32()
 }
 
 func (c Consumer) withDefaults() Consumer {
@@ -108,6 +154,9 @@ func (c Consumer) withDefaults() Consumer {
 	}
 	if c.Prefetch <= 0 {
 		c.Prefetch = 16
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
 	}
 	if c.DeadLetterSubject == "" {
 		c.DeadLetterSubject = "liveplane.dlq." + c.Durable

@@ -360,3 +360,69 @@ func TestConsumerRequiresStreamAndDurable(t *testing.T) {
 		t.Fatal("Run without Stream and Durable succeeded")
 	}
 }
+
+// With Workers, events of different aggregates are handled side by side,
+// and the events of one aggregate still one at a time, in stream order.
+func TestConsumerWorkersKeepPerAggregateOrder(t *testing.T) {
+	e := newEnv(t)
+	const aggregates, perAggregate = 8, 5
+	for i := range perAggregate {
+		for a := range aggregates {
+			ev := domain.Event{ID: fmt.Sprintf("e-%d-%d", a, i), Type: account.EventUpdated, AggregateID: fmt.Sprintf("acc%d", a),
+				AggregateVersion: int64(i + 1), Time: time.Now(), Data: account.Account{ID: fmt.Sprintf("acc%d", a), Generation: int64(i + 1)}}
+			b, err := eventcodec.Encode(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.js.Publish(t.Context(), ev.Subject(), b, jetstream.WithMsgID(ev.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string][]int64{}
+	busy := map[string]bool{}
+	inFlight, most := 0, 0
+	c := e.consumer("workers")
+	c.Workers = 4
+	c.Prefetch = 64
+	e.run(t, c, func(_ context.Context, ev domain.Event) error {
+		mu.Lock()
+		if busy[ev.AggregateID] {
+			mu.Unlock()
+			return fmt.Errorf("two events of %s handled at once", ev.AggregateID)
+		}
+		busy[ev.AggregateID] = true
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		busy[ev.AggregateID] = false
+		inFlight--
+		seen[ev.AggregateID] = append(seen[ev.AggregateID], ev.AggregateVersion)
+		mu.Unlock()
+		return nil
+	})
+	waitFor(t, "all handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, v := range seen {
+			n += len(v)
+		}
+		return n == aggregates*perAggregate
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for agg, vs := range seen {
+		for i, v := range vs {
+			if v != int64(i+1) {
+				t.Fatalf("%s handled out of order: %v", agg, vs)
+			}
+		}
+	}
+	if most < 2 {
+		t.Fatalf("at most %d handled at once with 4 workers", most)
+	}
+}

@@ -39,7 +39,8 @@ func Mount(mux *http.ServeMux, svc *account.Service, log *slog.Logger) {
 
 func (a *Accounts) CreateAccount(ctx context.Context, req *connect.Request[lpv1.CreateAccountRequest]) (*connect.Response[lpv1.CreateAccountResponse], error) {
 	m := req.Msg
-	c, err := a.svc.Create(ctx, account.CreateInput{Name: m.GetName(), DisplayName: m.GetDisplayName(), WithAPIKey: m.GetCreateApiKey()})
+	c, err := a.svc.Create(ctx, account.CreateInput{Name: m.GetName(), DisplayName: m.GetDisplayName(), WithAPIKey: m.GetCreateApiKey(),
+		Quota: eventcodec.QuotaFromProto(m.GetQuota()), Group: m.GetGroup()})
 	if err != nil {
 		return nil, toConnect(a.log, req.Spec().Procedure, err)
 	}
@@ -77,7 +78,12 @@ func (a *Accounts) ListAccounts(ctx context.Context, req *connect.Request[lpv1.L
 
 func (a *Accounts) UpdateAccount(ctx context.Context, req *connect.Request[lpv1.UpdateAccountRequest]) (*connect.Response[lpv1.UpdateAccountResponse], error) {
 	m := req.Msg
-	acc, err := a.svc.Update(ctx, account.UpdateInput{ID: m.GetId(), DisplayName: m.DisplayName, ExpectedGeneration: m.GetExpectedGeneration()})
+	in := account.UpdateInput{ID: m.GetId(), DisplayName: m.DisplayName, Group: m.Group, ExpectedGeneration: m.GetExpectedGeneration()}
+	if m.Quota != nil {
+		q := eventcodec.QuotaFromProto(m.Quota)
+		in.Quota = &q
+	}
+	acc, err := a.svc.Update(ctx, in)
 	if err != nil {
 		return nil, toConnect(a.log, req.Spec().Procedure, err)
 	}

@@ -30,6 +30,9 @@ const (
 	AccountState_ACCOUNT_STATE_READY        AccountState = 2
 	AccountState_ACCOUNT_STATE_DEGRADED     AccountState = 3
 	AccountState_ACCOUNT_STATE_DELETING     AccountState = 4
+	// Finalised: every cluster that is not gone reported the account's
+	// namespace really gone. The name may be used again.
+	AccountState_ACCOUNT_STATE_DELETED AccountState = 5
 )
 
 // Enum value maps for AccountState.
@@ -40,6 +43,7 @@ var (
 		2: "ACCOUNT_STATE_READY",
 		3: "ACCOUNT_STATE_DEGRADED",
 		4: "ACCOUNT_STATE_DELETING",
+		5: "ACCOUNT_STATE_DELETED",
 	}
 	AccountState_value = map[string]int32{
 		"ACCOUNT_STATE_UNSPECIFIED":  0,
@@ -47,6 +51,7 @@ var (
 		"ACCOUNT_STATE_READY":        2,
 		"ACCOUNT_STATE_DEGRADED":     3,
 		"ACCOUNT_STATE_DELETING":     4,
+		"ACCOUNT_STATE_DELETED":      5,
 	}
 )
 
@@ -77,6 +82,71 @@ func (AccountState) EnumDescriptor() ([]byte, []int) {
 	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{0}
 }
 
+// ResourceQuota is what the daemons apply as a ResourceQuota named
+// "liveplane" in the account's namespace in every cluster (spec.hard). Unset
+// fields are not limited; an all-empty quota means no ResourceQuota.
+type ResourceQuota struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kubernetes quantities, such as "2", "500m" (cpu) and "4Gi" (memory).
+	Cpu    string `protobuf:"bytes,1,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	Memory string `protobuf:"bytes,2,opt,name=memory,proto3" json:"memory,omitempty"`
+	// Maximum number of pods; 0 means not limited.
+	Pods          int64 `protobuf:"varint,3,opt,name=pods,proto3" json:"pods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceQuota) Reset() {
+	*x = ResourceQuota{}
+	mi := &file_liveplane_v1_account_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceQuota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceQuota) ProtoMessage() {}
+
+func (x *ResourceQuota) ProtoReflect() protoreflect.Message {
+	mi := &file_liveplane_v1_account_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceQuota.ProtoReflect.Descriptor instead.
+func (*ResourceQuota) Descriptor() ([]byte, []int) {
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ResourceQuota) GetCpu() string {
+	if x != nil {
+		return x.Cpu
+	}
+	return ""
+}
+
+func (x *ResourceQuota) GetMemory() string {
+	if x != nil {
+		return x.Memory
+	}
+	return ""
+}
+
+func (x *ResourceQuota) GetPods() int64 {
+	if x != nil {
+		return x.Pods
+	}
+	return 0
+}
+
 type Account struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -91,14 +161,20 @@ type Account struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// What each registered cluster last reported (GetAccount only; empty in
 	// events and lists). state is derived from these and cluster health.
-	Clusters      []*AccountClusterStatus `protobuf:"bytes,8,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Clusters []*AccountClusterStatus `protobuf:"bytes,8,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	// Applied in every cluster when set; see ResourceQuota.
+	Quota *ResourceQuota `protobuf:"bytes,9,opt,name=quota,proto3" json:"quota,omitempty"`
+	// A Kubernetes group (as the clusters' authenticators name it) bound to
+	// the daemons' configured ClusterRole (default "edit") in the account's
+	// namespace by a RoleBinding named "liveplane-group". Empty: no binding.
+	Group         string `protobuf:"bytes,10,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[0]
+	mi := &file_liveplane_v1_account_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +186,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[0]
+	mi := &file_liveplane_v1_account_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +199,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Account) GetId() string {
@@ -182,20 +258,37 @@ func (x *Account) GetClusters() []*AccountClusterStatus {
 	return nil
 }
 
+func (x *Account) GetQuota() *ResourceQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *Account) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
 type CreateAccountRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// When true, an API key for the new account is created in the same
 	// transaction and returned in the response.
-	CreateApiKey  bool `protobuf:"varint,3,opt,name=create_api_key,json=createApiKey,proto3" json:"create_api_key,omitempty"`
+	CreateApiKey bool           `protobuf:"varint,3,opt,name=create_api_key,json=createApiKey,proto3" json:"create_api_key,omitempty"`
+	Quota        *ResourceQuota `protobuf:"bytes,4,opt,name=quota,proto3" json:"quota,omitempty"`
+	// At most 200 characters, no control characters.
+	Group         string `protobuf:"bytes,5,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[1]
+	mi := &file_liveplane_v1_account_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +300,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[1]
+	mi := &file_liveplane_v1_account_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +313,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateAccountRequest) GetName() string {
@@ -244,6 +337,20 @@ func (x *CreateAccountRequest) GetCreateApiKey() bool {
 	return false
 }
 
+func (x *CreateAccountRequest) GetQuota() *ResourceQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *CreateAccountRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
 type CreateAccountResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -256,7 +363,7 @@ type CreateAccountResponse struct {
 
 func (x *CreateAccountResponse) Reset() {
 	*x = CreateAccountResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[2]
+	mi := &file_liveplane_v1_account_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +375,7 @@ func (x *CreateAccountResponse) String() string {
 func (*CreateAccountResponse) ProtoMessage() {}
 
 func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[2]
+	mi := &file_liveplane_v1_account_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +388,7 @@ func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateAccountResponse) GetAccount() *Account {
@@ -314,7 +421,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[3]
+	mi := &file_liveplane_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +433,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[3]
+	mi := &file_liveplane_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +446,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetAccountRequest) GetId() string {
@@ -358,7 +465,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[4]
+	mi := &file_liveplane_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +477,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[4]
+	mi := &file_liveplane_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +490,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -404,7 +511,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[5]
+	mi := &file_liveplane_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +523,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[5]
+	mi := &file_liveplane_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +536,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -457,7 +564,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[6]
+	mi := &file_liveplane_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +576,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[6]
+	mi := &file_liveplane_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +589,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -502,18 +609,22 @@ func (x *ListAccountsResponse) GetNextPageToken() string {
 type UpdateAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The new display name; the only mutable field for now.
+	// The new display name.
 	DisplayName *string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
 	// When non-zero, the update applies only if the account is still at this
 	// generation; otherwise the call fails with aborted.
 	ExpectedGeneration int64 `protobuf:"varint,3,opt,name=expected_generation,json=expectedGeneration,proto3" json:"expected_generation,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// When present, replaces the quota (an empty message removes it).
+	Quota *ResourceQuota `protobuf:"bytes,4,opt,name=quota,proto3" json:"quota,omitempty"`
+	// When present, replaces the group (empty removes the binding).
+	Group         *string `protobuf:"bytes,5,opt,name=group,proto3,oneof" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAccountRequest) Reset() {
 	*x = UpdateAccountRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[7]
+	mi := &file_liveplane_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +636,7 @@ func (x *UpdateAccountRequest) String() string {
 func (*UpdateAccountRequest) ProtoMessage() {}
 
 func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[7]
+	mi := &file_liveplane_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +649,7 @@ func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateAccountRequest) GetId() string {
@@ -562,6 +673,20 @@ func (x *UpdateAccountRequest) GetExpectedGeneration() int64 {
 	return 0
 }
 
+func (x *UpdateAccountRequest) GetQuota() *ResourceQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *UpdateAccountRequest) GetGroup() string {
+	if x != nil && x.Group != nil {
+		return *x.Group
+	}
+	return ""
+}
+
 type UpdateAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -571,7 +696,7 @@ type UpdateAccountResponse struct {
 
 func (x *UpdateAccountResponse) Reset() {
 	*x = UpdateAccountResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[8]
+	mi := &file_liveplane_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +708,7 @@ func (x *UpdateAccountResponse) String() string {
 func (*UpdateAccountResponse) ProtoMessage() {}
 
 func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[8]
+	mi := &file_liveplane_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +721,7 @@ func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateAccountResponse) GetAccount() *Account {
@@ -616,7 +741,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[9]
+	mi := &file_liveplane_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +753,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[9]
+	mi := &file_liveplane_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +766,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteAccountRequest) GetId() string {
@@ -667,7 +792,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[10]
+	mi := &file_liveplane_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +804,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[10]
+	mi := &file_liveplane_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +817,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteAccountResponse) GetAccount() *Account {
@@ -716,7 +841,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[11]
+	mi := &file_liveplane_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +853,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[11]
+	mi := &file_liveplane_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +866,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApiKey) GetId() string {
@@ -789,7 +914,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[12]
+	mi := &file_liveplane_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +926,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[12]
+	mi := &file_liveplane_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +939,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateApiKeyRequest) GetAccountId() string {
@@ -842,7 +967,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[13]
+	mi := &file_liveplane_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +979,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[13]
+	mi := &file_liveplane_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +992,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateApiKeyResponse) GetKey() *ApiKey {
@@ -893,7 +1018,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[14]
+	mi := &file_liveplane_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1030,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[14]
+	mi := &file_liveplane_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1043,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{14}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListApiKeysRequest) GetAccountId() string {
@@ -937,7 +1062,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[15]
+	mi := &file_liveplane_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1074,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[15]
+	mi := &file_liveplane_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1087,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{15}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListApiKeysResponse) GetKeys() []*ApiKey {
@@ -981,7 +1106,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[16]
+	mi := &file_liveplane_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1118,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[16]
+	mi := &file_liveplane_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1131,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{16}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -1025,7 +1150,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_liveplane_v1_account_proto_msgTypes[17]
+	mi := &file_liveplane_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1162,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_account_proto_msgTypes[17]
+	mi := &file_liveplane_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1175,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{17}
+	return file_liveplane_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
@@ -1064,7 +1189,11 @@ var File_liveplane_v1_account_proto protoreflect.FileDescriptor
 
 const file_liveplane_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1aliveplane/v1/account.proto\x12\fliveplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aliveplane/v1/cluster.proto\"\xdc\x02\n" +
+	"\x1aliveplane/v1/account.proto\x12\fliveplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aliveplane/v1/cluster.proto\"M\n" +
+	"\rResourceQuota\x12\x10\n" +
+	"\x03cpu\x18\x01 \x01(\tR\x03cpu\x12\x16\n" +
+	"\x06memory\x18\x02 \x01(\tR\x06memory\x12\x12\n" +
+	"\x04pods\x18\x03 \x01(\x03R\x04pods\"\xa5\x03\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -1077,11 +1206,16 @@ const file_liveplane_v1_account_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12>\n" +
-	"\bclusters\x18\b \x03(\v2\".liveplane.v1.AccountClusterStatusR\bclusters\"s\n" +
+	"\bclusters\x18\b \x03(\v2\".liveplane.v1.AccountClusterStatusR\bclusters\x121\n" +
+	"\x05quota\x18\t \x01(\v2\x1b.liveplane.v1.ResourceQuotaR\x05quota\x12\x14\n" +
+	"\x05group\x18\n" +
+	" \x01(\tR\x05group\"\xbc\x01\n" +
 	"\x14CreateAccountRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12$\n" +
-	"\x0ecreate_api_key\x18\x03 \x01(\bR\fcreateApiKey\"\x9d\x01\n" +
+	"\x0ecreate_api_key\x18\x03 \x01(\bR\fcreateApiKey\x121\n" +
+	"\x05quota\x18\x04 \x01(\v2\x1b.liveplane.v1.ResourceQuotaR\x05quota\x12\x14\n" +
+	"\x05group\x18\x05 \x01(\tR\x05group\"\x9d\x01\n" +
 	"\x15CreateAccountResponse\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.liveplane.v1.AccountR\aaccount\x12$\n" +
 	"\x0eapi_key_secret\x18\x02 \x01(\tR\fapiKeySecret\x12-\n" +
@@ -1096,12 +1230,15 @@ const file_liveplane_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"q\n" +
 	"\x14ListAccountsResponse\x121\n" +
 	"\baccounts\x18\x01 \x03(\v2\x15.liveplane.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x90\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x01\n" +
 	"\x14UpdateAccountRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12/\n" +
-	"\x13expected_generation\x18\x03 \x01(\x03R\x12expectedGenerationB\x0f\n" +
-	"\r_display_name\"H\n" +
+	"\x13expected_generation\x18\x03 \x01(\x03R\x12expectedGeneration\x121\n" +
+	"\x05quota\x18\x04 \x01(\v2\x1b.liveplane.v1.ResourceQuotaR\x05quota\x12\x19\n" +
+	"\x05group\x18\x05 \x01(\tH\x01R\x05group\x88\x01\x01B\x0f\n" +
+	"\r_display_nameB\b\n" +
+	"\x06_group\"H\n" +
 	"\x15UpdateAccountResponse\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.liveplane.v1.AccountR\aaccount\"W\n" +
 	"\x14DeleteAccountRequest\x12\x0e\n" +
@@ -1133,13 +1270,14 @@ const file_liveplane_v1_account_proto_rawDesc = "" +
 	"\x13RevokeApiKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
 	"\x14RevokeApiKeyResponse\x12&\n" +
-	"\x03key\x18\x01 \x01(\v2\x14.liveplane.v1.ApiKeyR\x03key*\x9e\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.liveplane.v1.ApiKeyR\x03key*\xb9\x01\n" +
 	"\fAccountState\x12\x1d\n" +
 	"\x19ACCOUNT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aACCOUNT_STATE_PROVISIONING\x10\x01\x12\x17\n" +
 	"\x13ACCOUNT_STATE_READY\x10\x02\x12\x1a\n" +
 	"\x16ACCOUNT_STATE_DEGRADED\x10\x03\x12\x1a\n" +
-	"\x16ACCOUNT_STATE_DELETING\x10\x042\xd7\x05\n" +
+	"\x16ACCOUNT_STATE_DELETING\x10\x04\x12\x19\n" +
+	"\x15ACCOUNT_STATE_DELETED\x10\x052\xd7\x05\n" +
 	"\x0eAccountService\x12X\n" +
 	"\rCreateAccount\x12\".liveplane.v1.CreateAccountRequest\x1a#.liveplane.v1.CreateAccountResponse\x12T\n" +
 	"\n" +
@@ -1164,67 +1302,71 @@ func file_liveplane_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_liveplane_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_liveplane_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_liveplane_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_liveplane_v1_account_proto_goTypes = []any{
 	(AccountState)(0),             // 0: liveplane.v1.AccountState
-	(*Account)(nil),               // 1: liveplane.v1.Account
-	(*CreateAccountRequest)(nil),  // 2: liveplane.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil), // 3: liveplane.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),     // 4: liveplane.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),    // 5: liveplane.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),   // 6: liveplane.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),  // 7: liveplane.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),  // 8: liveplane.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil), // 9: liveplane.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),  // 10: liveplane.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil), // 11: liveplane.v1.DeleteAccountResponse
-	(*ApiKey)(nil),                // 12: liveplane.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),   // 13: liveplane.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),  // 14: liveplane.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),    // 15: liveplane.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),   // 16: liveplane.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),   // 17: liveplane.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),  // 18: liveplane.v1.RevokeApiKeyResponse
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*AccountClusterStatus)(nil),  // 20: liveplane.v1.AccountClusterStatus
+	(*ResourceQuota)(nil),         // 1: liveplane.v1.ResourceQuota
+	(*Account)(nil),               // 2: liveplane.v1.Account
+	(*CreateAccountRequest)(nil),  // 3: liveplane.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil), // 4: liveplane.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),     // 5: liveplane.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),    // 6: liveplane.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),   // 7: liveplane.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),  // 8: liveplane.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),  // 9: liveplane.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil), // 10: liveplane.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),  // 11: liveplane.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil), // 12: liveplane.v1.DeleteAccountResponse
+	(*ApiKey)(nil),                // 13: liveplane.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),   // 14: liveplane.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),  // 15: liveplane.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),    // 16: liveplane.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),   // 17: liveplane.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),   // 18: liveplane.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),  // 19: liveplane.v1.RevokeApiKeyResponse
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*AccountClusterStatus)(nil),  // 21: liveplane.v1.AccountClusterStatus
 }
 var file_liveplane_v1_account_proto_depIdxs = []int32{
 	0,  // 0: liveplane.v1.Account.state:type_name -> liveplane.v1.AccountState
-	19, // 1: liveplane.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	19, // 2: liveplane.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	20, // 3: liveplane.v1.Account.clusters:type_name -> liveplane.v1.AccountClusterStatus
-	1,  // 4: liveplane.v1.CreateAccountResponse.account:type_name -> liveplane.v1.Account
-	12, // 5: liveplane.v1.CreateAccountResponse.api_key:type_name -> liveplane.v1.ApiKey
-	1,  // 6: liveplane.v1.GetAccountResponse.account:type_name -> liveplane.v1.Account
-	1,  // 7: liveplane.v1.ListAccountsResponse.accounts:type_name -> liveplane.v1.Account
-	1,  // 8: liveplane.v1.UpdateAccountResponse.account:type_name -> liveplane.v1.Account
-	1,  // 9: liveplane.v1.DeleteAccountResponse.account:type_name -> liveplane.v1.Account
-	19, // 10: liveplane.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	19, // 11: liveplane.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	12, // 12: liveplane.v1.CreateApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
-	12, // 13: liveplane.v1.ListApiKeysResponse.keys:type_name -> liveplane.v1.ApiKey
-	12, // 14: liveplane.v1.RevokeApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
-	2,  // 15: liveplane.v1.AccountService.CreateAccount:input_type -> liveplane.v1.CreateAccountRequest
-	4,  // 16: liveplane.v1.AccountService.GetAccount:input_type -> liveplane.v1.GetAccountRequest
-	6,  // 17: liveplane.v1.AccountService.ListAccounts:input_type -> liveplane.v1.ListAccountsRequest
-	8,  // 18: liveplane.v1.AccountService.UpdateAccount:input_type -> liveplane.v1.UpdateAccountRequest
-	10, // 19: liveplane.v1.AccountService.DeleteAccount:input_type -> liveplane.v1.DeleteAccountRequest
-	13, // 20: liveplane.v1.AccountService.CreateApiKey:input_type -> liveplane.v1.CreateApiKeyRequest
-	15, // 21: liveplane.v1.AccountService.ListApiKeys:input_type -> liveplane.v1.ListApiKeysRequest
-	17, // 22: liveplane.v1.AccountService.RevokeApiKey:input_type -> liveplane.v1.RevokeApiKeyRequest
-	3,  // 23: liveplane.v1.AccountService.CreateAccount:output_type -> liveplane.v1.CreateAccountResponse
-	5,  // 24: liveplane.v1.AccountService.GetAccount:output_type -> liveplane.v1.GetAccountResponse
-	7,  // 25: liveplane.v1.AccountService.ListAccounts:output_type -> liveplane.v1.ListAccountsResponse
-	9,  // 26: liveplane.v1.AccountService.UpdateAccount:output_type -> liveplane.v1.UpdateAccountResponse
-	11, // 27: liveplane.v1.AccountService.DeleteAccount:output_type -> liveplane.v1.DeleteAccountResponse
-	14, // 28: liveplane.v1.AccountService.CreateApiKey:output_type -> liveplane.v1.CreateApiKeyResponse
-	16, // 29: liveplane.v1.AccountService.ListApiKeys:output_type -> liveplane.v1.ListApiKeysResponse
-	18, // 30: liveplane.v1.AccountService.RevokeApiKey:output_type -> liveplane.v1.RevokeApiKeyResponse
-	23, // [23:31] is the sub-list for method output_type
-	15, // [15:23] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 1: liveplane.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	20, // 2: liveplane.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	21, // 3: liveplane.v1.Account.clusters:type_name -> liveplane.v1.AccountClusterStatus
+	1,  // 4: liveplane.v1.Account.quota:type_name -> liveplane.v1.ResourceQuota
+	1,  // 5: liveplane.v1.CreateAccountRequest.quota:type_name -> liveplane.v1.ResourceQuota
+	2,  // 6: liveplane.v1.CreateAccountResponse.account:type_name -> liveplane.v1.Account
+	13, // 7: liveplane.v1.CreateAccountResponse.api_key:type_name -> liveplane.v1.ApiKey
+	2,  // 8: liveplane.v1.GetAccountResponse.account:type_name -> liveplane.v1.Account
+	2,  // 9: liveplane.v1.ListAccountsResponse.accounts:type_name -> liveplane.v1.Account
+	1,  // 10: liveplane.v1.UpdateAccountRequest.quota:type_name -> liveplane.v1.ResourceQuota
+	2,  // 11: liveplane.v1.UpdateAccountResponse.account:type_name -> liveplane.v1.Account
+	2,  // 12: liveplane.v1.DeleteAccountResponse.account:type_name -> liveplane.v1.Account
+	20, // 13: liveplane.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	20, // 14: liveplane.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	13, // 15: liveplane.v1.CreateApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
+	13, // 16: liveplane.v1.ListApiKeysResponse.keys:type_name -> liveplane.v1.ApiKey
+	13, // 17: liveplane.v1.RevokeApiKeyResponse.key:type_name -> liveplane.v1.ApiKey
+	3,  // 18: liveplane.v1.AccountService.CreateAccount:input_type -> liveplane.v1.CreateAccountRequest
+	5,  // 19: liveplane.v1.AccountService.GetAccount:input_type -> liveplane.v1.GetAccountRequest
+	7,  // 20: liveplane.v1.AccountService.ListAccounts:input_type -> liveplane.v1.ListAccountsRequest
+	9,  // 21: liveplane.v1.AccountService.UpdateAccount:input_type -> liveplane.v1.UpdateAccountRequest
+	11, // 22: liveplane.v1.AccountService.DeleteAccount:input_type -> liveplane.v1.DeleteAccountRequest
+	14, // 23: liveplane.v1.AccountService.CreateApiKey:input_type -> liveplane.v1.CreateApiKeyRequest
+	16, // 24: liveplane.v1.AccountService.ListApiKeys:input_type -> liveplane.v1.ListApiKeysRequest
+	18, // 25: liveplane.v1.AccountService.RevokeApiKey:input_type -> liveplane.v1.RevokeApiKeyRequest
+	4,  // 26: liveplane.v1.AccountService.CreateAccount:output_type -> liveplane.v1.CreateAccountResponse
+	6,  // 27: liveplane.v1.AccountService.GetAccount:output_type -> liveplane.v1.GetAccountResponse
+	8,  // 28: liveplane.v1.AccountService.ListAccounts:output_type -> liveplane.v1.ListAccountsResponse
+	10, // 29: liveplane.v1.AccountService.UpdateAccount:output_type -> liveplane.v1.UpdateAccountResponse
+	12, // 30: liveplane.v1.AccountService.DeleteAccount:output_type -> liveplane.v1.DeleteAccountResponse
+	15, // 31: liveplane.v1.AccountService.CreateApiKey:output_type -> liveplane.v1.CreateApiKeyResponse
+	17, // 32: liveplane.v1.AccountService.ListApiKeys:output_type -> liveplane.v1.ListApiKeysResponse
+	19, // 33: liveplane.v1.AccountService.RevokeApiKey:output_type -> liveplane.v1.RevokeApiKeyResponse
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_liveplane_v1_account_proto_init() }
@@ -1233,14 +1375,14 @@ func file_liveplane_v1_account_proto_init() {
 		return
 	}
 	file_liveplane_v1_cluster_proto_init()
-	file_liveplane_v1_account_proto_msgTypes[7].OneofWrappers = []any{}
+	file_liveplane_v1_account_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveplane_v1_account_proto_rawDesc), len(file_liveplane_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -249,6 +249,52 @@ func (x *AccountDeleted) GetAccount() *Account {
 	return nil
 }
 
+// Payload of "account.finalized": the account after its state turned
+// DELETED.
+type AccountFinalized struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountFinalized) Reset() {
+	*x = AccountFinalized{}
+	mi := &file_liveplane_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountFinalized) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountFinalized) ProtoMessage() {}
+
+func (x *AccountFinalized) ProtoReflect() protoreflect.Message {
+	mi := &file_liveplane_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountFinalized.ProtoReflect.Descriptor instead.
+func (*AccountFinalized) Descriptor() ([]byte, []int) {
+	return file_liveplane_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AccountFinalized) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 // Payload of "apikey.created" and "apikey.revoked".
 type ApiKeyChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -259,7 +305,7 @@ type ApiKeyChanged struct {
 
 func (x *ApiKeyChanged) Reset() {
 	*x = ApiKeyChanged{}
-	mi := &file_liveplane_v1_event_proto_msgTypes[4]
+	mi := &file_liveplane_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +317,7 @@ func (x *ApiKeyChanged) String() string {
 func (*ApiKeyChanged) ProtoMessage() {}
 
 func (x *ApiKeyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_liveplane_v1_event_proto_msgTypes[4]
+	mi := &file_liveplane_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +330,7 @@ func (x *ApiKeyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKeyChanged.ProtoReflect.Descriptor instead.
 func (*ApiKeyChanged) Descriptor() ([]byte, []int) {
-	return file_liveplane_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_liveplane_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApiKeyChanged) GetKey() *ApiKey {
@@ -311,6 +357,8 @@ const file_liveplane_v1_event_proto_rawDesc = "" +
 	"\x0eAccountUpdated\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.liveplane.v1.AccountR\aaccount\"A\n" +
 	"\x0eAccountDeleted\x12/\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.liveplane.v1.AccountR\aaccount\"C\n" +
+	"\x10AccountFinalized\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.liveplane.v1.AccountR\aaccount\"7\n" +
 	"\rApiKeyChanged\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.liveplane.v1.ApiKeyR\x03keyBFZDgithub.com/liveplane/liveplane/internal/gen/liveplane/v1;liveplanev1b\x06proto3"
@@ -327,28 +375,30 @@ func file_liveplane_v1_event_proto_rawDescGZIP() []byte {
 	return file_liveplane_v1_event_proto_rawDescData
 }
 
-var file_liveplane_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_liveplane_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_liveplane_v1_event_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: liveplane.v1.Event
 	(*AccountCreated)(nil),        // 1: liveplane.v1.AccountCreated
 	(*AccountUpdated)(nil),        // 2: liveplane.v1.AccountUpdated
 	(*AccountDeleted)(nil),        // 3: liveplane.v1.AccountDeleted
-	(*ApiKeyChanged)(nil),         // 4: liveplane.v1.ApiKeyChanged
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Account)(nil),               // 6: liveplane.v1.Account
-	(*ApiKey)(nil),                // 7: liveplane.v1.ApiKey
+	(*AccountFinalized)(nil),      // 4: liveplane.v1.AccountFinalized
+	(*ApiKeyChanged)(nil),         // 5: liveplane.v1.ApiKeyChanged
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*Account)(nil),               // 7: liveplane.v1.Account
+	(*ApiKey)(nil),                // 8: liveplane.v1.ApiKey
 }
 var file_liveplane_v1_event_proto_depIdxs = []int32{
-	5, // 0: liveplane.v1.Event.time:type_name -> google.protobuf.Timestamp
-	6, // 1: liveplane.v1.AccountCreated.account:type_name -> liveplane.v1.Account
-	6, // 2: liveplane.v1.AccountUpdated.account:type_name -> liveplane.v1.Account
-	6, // 3: liveplane.v1.AccountDeleted.account:type_name -> liveplane.v1.Account
-	7, // 4: liveplane.v1.ApiKeyChanged.key:type_name -> liveplane.v1.ApiKey
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 0: liveplane.v1.Event.time:type_name -> google.protobuf.Timestamp
+	7, // 1: liveplane.v1.AccountCreated.account:type_name -> liveplane.v1.Account
+	7, // 2: liveplane.v1.AccountUpdated.account:type_name -> liveplane.v1.Account
+	7, // 3: liveplane.v1.AccountDeleted.account:type_name -> liveplane.v1.Account
+	7, // 4: liveplane.v1.AccountFinalized.account:type_name -> liveplane.v1.Account
+	8, // 5: liveplane.v1.ApiKeyChanged.key:type_name -> liveplane.v1.ApiKey
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_liveplane_v1_event_proto_init() }
@@ -363,7 +413,7 @@ func file_liveplane_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveplane_v1_event_proto_rawDesc), len(file_liveplane_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
