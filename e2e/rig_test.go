@@ -23,11 +23,14 @@ import (
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
 	"github.com/liveplane/liveplane/internal/livelogclient"
+	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
 	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 	"github.com/liveplane/liveplane/internal/testinfra/pgtest"
 )
@@ -705,4 +708,55 @@ func TestRigEnrolmentAndConfigAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("enrolment: %d unknown devices × %d first-uplink copies on 2 replicas at once: %d devices, %d key disagreements; %d config changes made on B delivered in the next reply on A",
 		devices, 2*copies, len(list.Msg.GetDevices()), disagree, delivered)
+}
+
+// Provisioning on the rig: a daemon for a real kube-apiserver on the NATS
+// cluster, accounts created on alternating replicas; replica A is killed
+// -9 halfway. Every account gets its namespace and reads READY on B (the
+// surviving replica carries the shared projection consumer on).
+func TestRigProvisioningAcrossReplicas(t *testing.T) {
+	kubetest.Binaries(t)
+	cluster := kubetest.APIServer(t, kubetest.Etcd(t), "rig1")
+	kube := kubernetes.NewForConfigOrDie(cluster.RestConfig())
+	r := startRig(t, 2)
+	a, b := r.replicas[0], r.replicas[1]
+	startDaemon(t, cluster.Name(), cluster.Kubeconfig(), r.nats.URLs(), "")
+	waitFor(t, 30*time.Second, "the cluster registered", func() bool {
+		res, err := liveplanev1connect.NewClusterServiceClient(http.DefaultClient, b.url, bearer(b.token)).ListClusters(
+			context.Background(), connect.NewRequest(&lpv1.ListClustersRequest{}))
+		return err == nil && len(res.Msg.GetClusters()) == 1
+	})
+	const total = 20
+	var ids, names []string
+	for i := range total {
+		on := r.replicas[i%2]
+		if i >= total/2 {
+			on = b
+		}
+		if i == total/2 {
+			kill9(t, a)
+		}
+		res, err := on.accounts(bearer(on.token)).CreateAccount(context.Background(), connect.NewRequest(&lpv1.CreateAccountRequest{
+			Name: fmt.Sprintf("rig-prov-%02d", i)}))
+		if err != nil {
+			t.Fatalf("create account %d: %v", i, err)
+		}
+		ids = append(ids, res.Msg.GetAccount().GetId())
+		names = append(names, res.Msg.GetAccount().GetName())
+	}
+	readyN, nsN := 0, 0
+	took := waitFor(t, 60*time.Second, "every account READY on B with its namespace", func() bool {
+		readyN, nsN = 0, 0
+		for i, id := range ids {
+			if getAccount(t, b, id).GetState() == lpv1.AccountState_ACCOUNT_STATE_READY {
+				readyN++
+			}
+			if uid, _ := nsUID(kube, provisioning.NamespaceFor(names[i])); uid != "" {
+				nsN++
+			}
+		}
+		return readyN == total && nsN == total
+	})
+	t.Logf("provisioning: %d accounts created over 2 replicas (A killed -9 after %d), %d namespaces, %d READY on B within %v",
+		total, total/2, nsN, readyN, took)
 }
