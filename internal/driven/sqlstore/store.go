@@ -47,8 +47,11 @@ type Store struct {
 	log      *slog.Logger
 	onCommit func()
 	funnel   *funnel // nil on Postgres, which handles concurrent writers itself
-	queries  sync.Map
-	metrics  *metrics
+	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
+	// SQLite a read is a local call).
+	twinReads *twinReads
+	queries   sync.Map
+	metrics   *metrics
 }
 
 // Open connects, checks the database answers and migrates it. Every error
@@ -110,6 +113,7 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 		return fmt.Errorf("postgres %s: cannot connect: %w", host, redact(err, dsn))
 	}
 	s.wdb, s.rdb = db, db
+	s.twinReads = newTwinReads(db)
 	return nil
 }
 
@@ -166,6 +170,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.funnel != nil {
 		s.funnel.close()
+	}
+	if s.twinReads != nil {
+		s.twinReads.close()
 	}
 	err := s.wdb.Close()
 	if s.rdb != s.wdb {

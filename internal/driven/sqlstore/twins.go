@@ -114,11 +114,18 @@ func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, er
 // TwinConfig reads a device's twin and its account's defaults in one query
 // (the per-uplink read of reconciliation).
 func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
+	if d.s.twinReads != nil {
+		return d.s.twinReads.get(ctx, deviceID)
+	}
+	return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
+		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ?"), deviceID))
+}
+
+// scanTwinConfig reads a twin row joined with its account's defaults.
+func scanTwinConfig(r scanner) (device.Twin, device.Defaults, error) {
 	var dv, du sql.NullInt64
 	var vals sql.NullString
-	t, err := scanTwin(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
-		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ?"), deviceID),
-		&dv, &vals, &du)
+	t, err := scanTwin(r, &dv, &vals, &du)
 	if err != nil {
 		return device.Twin{}, device.Defaults{}, err
 	}
