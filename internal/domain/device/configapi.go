@@ -77,13 +77,7 @@ func (s *Service) PatchConfig(ctx context.Context, deviceID string, patch []byte
 	}
 	var v ConfigView
 	err = s.store.Update(ctx, func(tx Tx) error {
-		t, err := tx.Twin(ctx, d.ID)
-		if domain.Is(err, domain.CodeNotFound) {
-			t = Twin{DeviceID: d.ID, AccountID: d.AccountID}
-		} else if err != nil {
-			return err
-		}
-		def, err := tx.Defaults(ctx, d.AccountID)
+		t, def, err := twinInTx(ctx, tx, d)
 		if err != nil {
 			return err
 		}

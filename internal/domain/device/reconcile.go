@@ -47,13 +47,7 @@ func (s *Service) Pending(ctx context.Context, d Device, u Uplink) (Downlink, er
 	out := t.Observe(r, def, s.stuckAfter, now)
 	if out.Changed {
 		err = s.store.Update(ctx, func(tx Tx) error {
-			t, err := tx.Twin(ctx, d.ID)
-			if domain.Is(err, domain.CodeNotFound) {
-				t = Twin{DeviceID: d.ID, AccountID: d.AccountID}
-			} else if err != nil {
-				return err
-			}
-			def, err := tx.Defaults(ctx, d.AccountID)
+			t, def, err := twinInTx(ctx, tx, d)
 			if err != nil {
 				return err
 			}
@@ -98,6 +92,20 @@ func (s *Service) loadTwin(ctx context.Context, d Device) (Twin, Defaults, error
 		return Twin{}, Defaults{}, err
 	}
 	def, err := s.store.Defaults(ctx, d.AccountID)
+	return t, def, err
+}
+
+// twinInTx reads d's twin (an empty one when none was saved) and its
+// account's defaults inside a write transaction.
+func twinInTx(ctx context.Context, tx Tx, d Device) (Twin, Defaults, error) {
+	t, err := tx.Twin(ctx, d.ID)
+	if domain.Is(err, domain.CodeNotFound) {
+		t, err = Twin{DeviceID: d.ID, AccountID: d.AccountID}, nil
+	}
+	if err != nil {
+		return Twin{}, Defaults{}, err
+	}
+	def, err := tx.Defaults(ctx, d.AccountID)
 	return t, def, err
 }
 

@@ -56,26 +56,16 @@ func (a accountStore) Account(ctx context.Context, id string) (account.Account, 
 }
 
 func (a accountStore) Accounts(ctx context.Context, after string, limit int) ([]account.Account, error) {
-	rows, err := a.s.rdb.QueryContext(ctx,
-		a.s.q("SELECT "+accountCols+" FROM accounts WHERE id > ? ORDER BY id LIMIT ?"), after, limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []account.Account
-	for rows.Next() {
-		acc, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, acc)
-	}
-	return out, classify(rows.Err())
+	return a.accounts(ctx, "WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 func (a accountStore) AccountsInState(ctx context.Context, state account.State, limit int) ([]account.Account, error) {
-	rows, err := a.s.rdb.QueryContext(ctx,
-		a.s.q("SELECT "+accountCols+" FROM accounts WHERE state = ? ORDER BY id LIMIT ?"), string(state), limit)
+	return a.accounts(ctx, "WHERE state = ? ORDER BY id LIMIT ?", string(state), limit)
+}
+
+// accounts reads the accounts a WHERE ... clause selects.
+func (a accountStore) accounts(ctx context.Context, where string, args ...any) ([]account.Account, error) {
+	rows, err := a.s.rdb.QueryContext(ctx, a.s.q("SELECT "+accountCols+" FROM accounts "+where), args...)
 	if err != nil {
 		return nil, classify(err)
 	}

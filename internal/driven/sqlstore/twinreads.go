@@ -140,8 +140,7 @@ func (r *twinReads) run(batch []*twinReq) {
 }
 
 func (r *twinReads) query(ctx context.Context, ids []string) (map[string]twinRes, error) {
-	rows, err := r.db.QueryContext(ctx, "SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
-		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ANY($1)", ids)
+	rows, err := r.db.QueryContext(ctx, twinConfigQuery+"t.device_id = ANY($1)", ids)
 	if err != nil {
 		return nil, classify(err)
 	}

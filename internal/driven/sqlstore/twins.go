@@ -117,9 +117,13 @@ func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Tw
 	if d.s.twinReads != nil {
 		return d.s.twinReads.get(ctx, deviceID)
 	}
-	return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q("SELECT "+prefixed("t.", twinCols)+", d.version, d.vals, d.updated_at"+
-		" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE t.device_id = ?"), deviceID))
+	return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
 }
+
+// twinConfigQuery reads twins with their account's defaults; the caller
+// appends the condition on t.device_id.
+var twinConfigQuery = "SELECT " + prefixed("t.", twinCols) + ", d.version, d.vals, d.updated_at" +
+	" FROM device_twins t LEFT JOIN config_defaults d ON d.account_id = t.account_id WHERE "
 
 // scanTwinConfig reads a twin row joined with its account's defaults.
 func scanTwinConfig(r scanner) (device.Twin, device.Defaults, error) {
