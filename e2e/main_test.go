@@ -89,7 +89,12 @@ func startServe(t *testing.T, dataDir string, env []string, args ...string) *ser
 		}
 	}()
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() { s.stop() })
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("serve %s (%s), last lines of its log:\n%s", s.url, s.cmd.ProcessState, tailLines(s.log(), 40))
+		}
+	})
 	select {
 	case a := <-addr:
 		s.url = "http://" + a
@@ -102,6 +107,12 @@ func startServe(t *testing.T, dataDir string, env []string, args ...string) *ser
 		s.token = strings.TrimSpace(string(b))
 	}
 	return s
+}
+
+// tailLines returns the last n lines of text.
+func tailLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func (s *server) log() string {

@@ -64,8 +64,13 @@ const verdictTimeout = 5 * time.Second
 
 // Run creates or updates the durable consumer and feeds h one event at a
 // time until ctx is cancelled, then stops pulling and returns nil. It
-// returns an error when the consumer cannot be set up or the subscription
-// ends for another reason (consumer deleted, connection closed).
+// returns an error only when the consumer cannot be set up at the start.
+// Once running it never gives up: a subscription that ends (missed
+// heartbeats after a NATS node or a consumer leader went away, the consumer
+// deleted, the connection closed) is re-created with backoff. The consumer
+// is durable, so nothing acked is seen again and nothing unacked is lost;
+// a consumer deleted out of band starts again from the first event, which
+// idempotent handlers absorb.
 func (c Consumer) Run(ctx context.Context, js jetstream.JetStream, h Handler) error {
 	if c.Stream == "" || c.Durable == "" || h == nil {
 		return errors.New("events consumer: Stream, Durable and a handler are required")
@@ -82,53 +87,101 @@ func (c Consumer) Run(ctx context.Context, js jetstream.JetStream, h Handler) er
 		}
 		return fmt.Errorf("events consumer %s: create on stream %s: %w", c.Durable, c.Stream, err)
 	}
+	d := &dispatcher{c: c, js: js, h: h, m: m, log: c.Logger}
+	handle, stop := d.workers(ctx)
+	defer stop()
+	c.Logger.Info("events consumer started", "stream", c.Stream, "filter", c.FilterSubjects, "workers", c.Workers)
+	delay := time.Duration(0)
+	for {
+		got, err := c.pull(ctx, cons, handle)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if got {
+			delay = 0
+		}
+		delay = min(max(2*delay, resubscribeMin), resubscribeMax)
+		m.resubscribed.Inc()
+		c.Logger.Warn("events consumer subscription ended; subscribing again", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		// Create-or-update again: it brings back a consumer that was
+		// deleted and binds to the current leader of one that moved.
+		if next, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.config()); err == nil {
+			cons = next
+		} else if ctx.Err() == nil {
+			c.Logger.Warn("events consumer: create on stream failed; will retry", "stream", c.Stream, "err", err)
+		}
+	}
+}
+
+// Bounds of the delay between two subscriptions after one ended.
+const (
+	resubscribeMin = 100 * time.Millisecond
+	resubscribeMax = 5 * time.Second
+)
+
+// pull reads one subscription until it ends or ctx is cancelled. It reports
+// whether any message arrived, so the caller can tell a flapping
+// subscription from one that ran well for a while.
+func (c Consumer) pull(ctx context.Context, cons jetstream.Consumer, handle func(jetstream.Msg)) (bool, error) {
 	iter, err := cons.Messages(jetstream.PullMaxMessages(c.Prefetch))
 	if err != nil {
-		return fmt.Errorf("events consumer %s: subscribe: %w", c.Durable, err)
+		return false, fmt.Errorf("subscribe: %w", err)
 	}
 	// Stop, not Drain: prefetched messages are not ours until handled, and
 	// the server redelivers them after AckWait.
 	defer iter.Stop()
-
-	d := &dispatcher{c: c, js: js, h: h, m: m, log: c.Logger}
-	c.Logger.Info("events consumer started", "stream", c.Stream, "filter", c.FilterSubjects, "workers", c.Workers)
-	handle := func(msg jetstream.Msg) { d.handle(ctx, msg) }
-	if c.Workers > 1 {
-		queues := make([]chan jetstream.Msg, c.Workers)
-		var wg sync.WaitGroup
-		for i := range queues {
-			queues[i] = make(chan jetstream.Msg, 1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for msg := range queues[i] {
-					d.handle(ctx, msg)
-				}
-			}()
-		}
-		defer func() {
-			for _, q := range queues {
-				close(q)
-			}
-			wg.Wait()
-		}()
-		handle = func(msg jetstream.Msg) {
-			select {
-			case queues[aggregateHash(msg.Subject())%uint32(c.Workers)] <- msg:
-			case <-ctx.Done():
-			}
-		}
-	}
+	got := false
 	for {
+		// Every error ends this subscription, ErrNoHeartbeat included: the
+		// iterator would re-pull on its own, but a pull parked on a
+		// consumer leader that is gone only comes back through a fresh
+		// lookup of the consumer.
 		msg, err := iter.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("events consumer %s: next message: %w", c.Durable, err)
+			return got, fmt.Errorf("next message: %w", err)
 		}
+		got = true
 		handle(msg)
 	}
+}
+
+// workers returns the function that hands a message to its worker, and the
+// function that stops the workers once the last message was handed over.
+// Events of one aggregate always go to the same worker.
+func (d *dispatcher) workers(ctx context.Context) (handle func(jetstream.Msg), stop func()) {
+	if d.c.Workers == 1 {
+		return func(msg jetstream.Msg) { d.handle(ctx, msg) }, func() {}
+	}
+	queues := make([]chan jetstream.Msg, d.c.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan jetstream.Msg, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for msg := range queues[i] {
+				d.handle(ctx, msg)
+			}
+		}()
+	}
+	handle = func(msg jetstream.Msg) {
+		select {
+		case queues[aggregateHash(msg.Subject())%uint32(len(queues))] <- msg:
+		case <-ctx.Done():
+		}
+	}
+	stop = func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}
+	return handle, stop
 }
 
 // aggregateHash hashes an event subject without its last token (the verb):

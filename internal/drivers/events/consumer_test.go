@@ -354,6 +354,37 @@ func TestConsumerStopsOnCancelWithoutLeaks(t *testing.T) {
 	natstest.WaitClientGoroutines(t, before, 3*time.Second)
 }
 
+// A subscription that ends while serve runs (here: the consumer deleted out
+// of band; in the field also missed heartbeats after a NATS node left) is
+// set up again: Run keeps handling events instead of returning, and the
+// re-created consumer replays from the first event, which an idempotent
+// handler absorbs.
+func TestConsumerSubscribesAgainWhenItsSubscriptionEnds(t *testing.T) {
+	e := newEnv(t)
+	rec := &recorder{}
+	e.run(t, e.consumer("again"), rec.handle)
+	e.publishEvent(t, "before")
+	waitFor(t, "the first event handled", func() bool { return len(rec.handled()) == 1 })
+	if err := e.js.DeleteConsumer(t.Context(), testStream, "again"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new subscription", func() bool {
+		return e.counter(t, "liveplane_events_resubscribed_total", "again") >= 1
+	})
+	e.publishEvent(t, "after")
+	waitFor(t, "the event published after the deletion handled", func() bool {
+		for _, ev := range rec.handled() {
+			if ev.ID == "after" {
+				return true
+			}
+		}
+		return false
+	})
+	if info := e.consumerInfo(t, "again"); info.Config.Durable != "again" {
+		t.Fatalf("consumer after re-creation: %+v", info.Config)
+	}
+}
+
 func TestConsumerRequiresStreamAndDurable(t *testing.T) {
 	err := events.Consumer{}.Run(t.Context(), nil, func(context.Context, domain.Event) error { return nil })
 	if err == nil {

@@ -8,7 +8,7 @@ import (
 )
 
 type metrics struct {
-	handled, failed, deadLettered prometheus.Counter
+	handled, failed, deadLettered, resubscribed prometheus.Counter
 }
 
 var (
@@ -24,6 +24,10 @@ var (
 		Name: "liveplane_events_dead_lettered_total",
 		Help: "Events moved to the dead-letter subject after MaxDeliver failures or as poison.",
 	}
+	resubscribedOpts = prometheus.CounterOpts{
+		Name: "liveplane_events_resubscribed_total",
+		Help: "Subscriptions of a consumer that ended (missed heartbeats, consumer deleted, connection closed) and were set up again.",
+	}
 )
 
 // newMetrics returns this consumer's series. Consumers sharing a registry
@@ -32,6 +36,7 @@ func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 	var m metrics
 	for dst, opts := range map[*prometheus.Counter]prometheus.CounterOpts{
 		&m.handled: handledOpts, &m.failed: failedOpts, &m.deadLettered: deadLetteredOpts,
+		&m.resubscribed: resubscribedOpts,
 	} {
 		vec, err := registerVec(reg, prometheus.NewCounterVec(opts, []string{"consumer"}))
 		if err != nil {
