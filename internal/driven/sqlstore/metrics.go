@@ -6,6 +6,9 @@ type metrics struct {
 	commits   prometheus.Counter
 	batchSize prometheus.Histogram
 	failures  prometheus.Counter
+	// SQLite's checkpointer (checkpoint.go).
+	checkpoints prometheus.Counter
+	walPages    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,9 +26,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveplane_store_commit_failures_total",
 			Help: "Commits that failed; every transaction in the group saw the error.",
 		}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_sqlite_checkpoints_total",
+			Help: "WAL checkpoints run by the SQLite checkpointer's own connection (the writer never checkpoints).",
+		}),
+		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveplane_sqlite_wal_pages",
+			Help: "WAL pages not yet copied into the database file after the last checkpoint.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages)
 	}
 	return m
 }

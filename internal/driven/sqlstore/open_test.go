@@ -3,10 +3,14 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/driven/sqlstore"
@@ -91,5 +95,52 @@ func TestNewerSchema(t *testing.T) {
 				t.Fatalf("schema contracted by a newer binary: %v", err)
 			}
 		})
+	}
+}
+
+// The writer never checkpoints; the checkpointer's own connection keeps the
+// WAL small while writes go on, and a closed store leaves no WAL behind.
+func TestSQLiteCheckpointsOffTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lp.db")
+	reg := prometheus.NewRegistry()
+	s := open(t, sqlstore.Options{SQLitePath: path, Registerer: reg})
+	svc := service(s)
+	for i := range 300 {
+		if _, err := svc.Create(admin, account.CreateInput{Name: fmt.Sprintf("ckpt-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gauge := func(name string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+					return m.GetGauge().GetValue()
+				}
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for gauge("liveplane_sqlite_checkpoints_total") < 1 || gauge("liveplane_sqlite_wal_pages") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoints %v, WAL pages left %v: the checkpointer did not catch up",
+				gauge("liveplane_sqlite_checkpoints_total"), gauge("liveplane_sqlite_wal_pages"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wal, err := os.Stat(path + "-wal")
+	if err != nil || wal.Size() == 0 {
+		t.Fatalf("WAL while open: %v, %v; want a WAL in use", wal, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() != 0 {
+		t.Fatalf("WAL after close: %d bytes, want none", st.Size())
 	}
 }

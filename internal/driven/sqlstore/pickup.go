@@ -16,15 +16,6 @@ import (
 func (s *Store) Pickup() pickup.Store {
 	p := pickupStore{s: s, stmts: &stmtCache{m: map[string]*sql.Stmt{}}}
 	if s.engine == engineSQLite {
-		// Checkpoint every 16 MiB of WAL instead of SQLite's 4 MiB. The
-		// writer checkpoints after its commit, in the funnel, and each
-		// checkpoint ends in an fsync the whole funnel waits for; the
-		// pickup queue writes ~1 KiB per message, so at 20,000 messages/s
-		// the default meant five stalls a second. Measured with `liveplane
-		// bench pickup`: 15% more adds per second of server CPU. It applies
-		// to the store's one writer connection (a store-wide setting,
-		// placed here because the queue is what needs it).
-		_, _ = s.wdb.ExecContext(context.Background(), "PRAGMA wal_autocheckpoint=4000")
 		// Prepared now, while the writer connection is free: inside a
 		// transaction the single writer is taken and preparing on the
 		// pool would wait for it forever.

@@ -46,7 +46,8 @@ type Store struct {
 	rdb      *sql.DB // reads (SQLite: a pool of read-only connections)
 	log      *slog.Logger
 	onCommit func()
-	funnel   *funnel // nil on Postgres, which handles concurrent writers itself
+	funnel   *funnel       // nil on Postgres, which handles concurrent writers itself
+	ckpt     *checkpointer // SQLite only
 	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
 	// SQLite a read is a local call).
 	twinReads *twinReads
@@ -128,7 +129,9 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 	}
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	// The writer never checkpoints (wal_autocheckpoint 0): the
+	// checkpointer does, from a connection of its own (checkpoint.go).
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("sqlite %s: %w", path, err)
 	}
@@ -146,7 +149,17 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
+	c, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
 	s.wdb, s.rdb = w, r
+	s.ckpt = startCheckpointer(c, s.log.With("component", "store"), s.metrics)
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
@@ -174,7 +187,11 @@ func (s *Store) Close() error {
 	if s.twinReads != nil {
 		s.twinReads.close()
 	}
-	err := s.wdb.Close()
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.close()
+	}
+	err = errors.Join(err, s.wdb.Close())
 	if s.rdb != s.wdb {
 		err = errors.Join(err, s.rdb.Close())
 	}
