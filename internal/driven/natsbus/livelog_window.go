@@ -161,7 +161,33 @@ func prevOf(h nats.Header) uint64 {
 // Follow delivers each line stored from now on. It restarts its consumer
 // after errors, from the line after the last one delivered, and from the
 // start of the stream when the epoch changed.
+//
+// deliver runs on a goroutine of its own, fed through a buffer, so the
+// subscription's goroutine only decodes: heartbeats and flow control are
+// never held up behind deliver, and Entry.More tells deliver exactly when
+// lines are waiting in that buffer (the server's pending count alone says 0
+// while the client holds a backlog).
 func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) error {
+	// lines is never closed: a callback of a stopped subscription may still
+	// run, and it must not send on a closed channel. quit ends both sides.
+	lines := make(chan livelog.Entry, followBuffer)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case e := <-lines:
+				e.More = e.More || len(lines) > 0
+				deliver(e)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(quit)
+		<-done
+	}()
 	var last atomic.Uint64 // written by the consumer's goroutine
 	_, followed := w.current()
 	for ctx.Err() == nil {
@@ -181,8 +207,11 @@ func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) er
 				return
 			}
 			last.Store(md.Sequence.Stream)
-			deliver(livelog.Entry{DeviceID: strings.TrimPrefix(m.Subject(), LiveLogSubjectPrefix),
-				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data(), More: md.NumPending > 0})
+			select {
+			case lines <- livelog.Entry{DeviceID: strings.TrimPrefix(m.Subject(), LiveLogSubjectPrefix),
+				Seq: md.Sequence.Stream, Prev: prevOf(m.Headers()), Epoch: epoch, Body: m.Data(), More: md.NumPending > 0}:
+			case <-quit:
+			}
 		})
 		if ctx.Err() != nil {
 			return nil
@@ -199,6 +228,11 @@ func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) er
 	}
 	return nil
 }
+
+// followBuffer is how many lines may wait between the subscription and
+// deliver. When it is full the subscription waits, and the server holds the
+// rest (flow control of the pull): nothing is dropped.
+const followBuffer = 4096
 
 // follow consumes until ctx ends, the consumer fails, or the stream's epoch
 // changes.
