@@ -6,16 +6,15 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"testing"
+
+	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
 )
 
 // harnessT lets `bench provision` start real clusters with
 // internal/testinfra/kubetest, the same launcher the tests use, outside a
-// test: it is a testing.TB whose Fatalf panics (recovered by withHarness)
-// and whose Cleanup functions run at close. Only the methods kubetest
-// calls are implemented; the embedded nil TB is never reached.
+// test: it is a kubetest.TB whose Fatalf panics (recovered by withHarness)
+// and whose Cleanup functions run at close.
 type harnessT struct {
-	testing.TB
 	log *slog.Logger
 	dir string
 
@@ -23,6 +22,8 @@ type harnessT struct {
 	cleanups []func()
 	failed   bool
 }
+
+var _ kubetest.TB = (*harnessT)(nil)
 
 type harnessFatal struct{ msg string }
 
@@ -34,17 +35,9 @@ func newHarnessT(log *slog.Logger) (*harnessT, error) {
 	return &harnessT{log: log, dir: dir}, nil
 }
 
-func (h *harnessT) Helper()      {}
-func (h *harnessT) Name() string { return "bench-provision" }
+func (h *harnessT) Helper() {}
 
 func (h *harnessT) Logf(format string, args ...any) { h.log.Info(fmt.Sprintf(format, args...)) }
-
-func (h *harnessT) Errorf(format string, args ...any) {
-	h.mu.Lock()
-	h.failed = true
-	h.mu.Unlock()
-	h.log.Error(fmt.Sprintf(format, args...))
-}
 
 func (h *harnessT) Fatalf(format string, args ...any) {
 	h.mu.Lock()

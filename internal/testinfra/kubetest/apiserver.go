@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -27,7 +26,7 @@ const (
 // Stop must be called from the test's goroutine; the accessors are safe
 // from any goroutine.
 type Cluster struct {
-	t    testing.TB
+	t    TB
 	name string
 	bins string
 	dir  string
@@ -74,7 +73,7 @@ func WithFlags(flags ...string) Option {
 // objects under /<name> in the etcd at etcdEndpoint, waits until /readyz is
 // ok and stops it (and its controllers) in t.Cleanup. Apiservers on one etcd
 // with different names are independent clusters.
-func APIServer(t testing.TB, etcdEndpoint, name string, opts ...Option) *Cluster {
+func APIServer(t TB, etcdEndpoint, name string, opts ...Option) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, name: name, bins: Binaries(t), dir: t.TempDir(), etcd: etcdEndpoint}
 	c.opts.users = []user{{name: Admin, groups: []string{"system:masters"}}}

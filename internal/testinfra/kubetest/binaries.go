@@ -25,7 +25,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -51,7 +50,7 @@ var built struct {
 // Binaries returns the directory holding etcd, kube-apiserver and
 // kube-controller-manager: $LIVEPLANE_KUBE_BIN, or what scripts/kube-build
 // prints (building them on first use, cached under .cache/kube after).
-func Binaries(t testing.TB) string {
+func Binaries(t TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		if d := os.Getenv(EnvBin); d != "" {
@@ -126,4 +125,18 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TB is the part of testing.TB the launcher uses. A *testing.T is one; so
+// is `liveplane bench provision`'s harness, which starts the same real
+// clusters outside a test without linking the testing package into the
+// binary.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Failed() bool
+	Cleanup(func())
+	TempDir() string
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -41,7 +40,7 @@ type user struct {
 
 // writeSecrets creates the CA, serving certificate, service-account key and
 // token file in dir.
-func writeSecrets(t testing.TB, dir string, users []user) *secrets {
+func writeSecrets(t TB, dir string, users []user) *secrets {
 	t.Helper()
 	s := &secrets{
 		certFile:  filepath.Join(dir, "serving.crt"),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"testing"
 	"time"
 )
 
@@ -17,7 +16,7 @@ const (
 // Etcd starts a one-member etcd on random loopback ports with its data in
 // t.TempDir(), waits until it reports healthy and stops it in t.Cleanup.
 // It returns the client endpoint, for APIServer's etcdEndpoint.
-func Etcd(t testing.TB) (endpoint string) {
+func Etcd(t TB) (endpoint string) {
 	t.Helper()
 	bin := filepath.Join(Binaries(t), "etcd")
 	dir := t.TempDir()

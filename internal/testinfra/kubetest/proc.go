@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -29,7 +28,7 @@ type proc struct {
 
 // startProc starts bin with args. The log file is appended to, so a
 // restarted process keeps its earlier output.
-func startProc(t testing.TB, name, logPath, bin string, args ...string) *proc {
+func startProc(t TB, name, logPath, bin string, args ...string) *proc {
 	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -126,7 +125,7 @@ func (p *proc) output(n int64) string {
 }
 
 // dumpOnFailure logs the tail of each log when the test has failed.
-func dumpOnFailure(t testing.TB, logs ...string) {
+func dumpOnFailure(t TB, logs ...string) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -158,7 +157,7 @@ func trimTail(b []byte, n int64) string {
 
 // freePort asks the kernel for an unused loopback port. Another process can
 // take it before ours binds; callers retry when the child fails to listen.
-func freePort(t testing.TB) int {
+func freePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
