@@ -45,6 +45,7 @@ type Stream struct {
 	sources     int
 	backoffBase time.Duration
 	relayToken  string
+	split       bool
 }
 
 var _ Workload = (*Stream)(nil)
@@ -88,6 +89,8 @@ func (s *Stream) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.coapAddr, "coap-addr", "", "CoAP address of the server (default: from the spawned server's log)")
 	fs.StringVar(&s.subURL, "sub-url", "", "base `URL` subscribers connect to (default: the server; replicas: the peer)")
 	fs.StringVar(&s.peerArgs, "peer-args", "", "replicas: spawn a second instance with these serve flags; subscribers go there")
+	fs.BoolVar(&s.split, "split", false, "replicas: also put --subscribers subscribers on the publishing instance, in the same run; "+
+		"extra local_latency and hop_p50_ms/hop_p99_ms (the peer's minus the local figure) isolate the broker hop")
 	fs.IntVar(&s.sources, "sources", 8, "loopback source addresses the device sockets are spread over")
 	fs.StringVar(&s.relayToken, "relay-token", "", "spawn `liveplane relay` (pinned with the server, core 0) with this service token and subscribe through it (/device-logs); give serve the same token with --server-args --relay-tokens=...")
 	fs.DurationVar(&s.backoffBase, "backoff", 100*time.Millisecond, "subscribers' reconnect backoff base (full jitter)")
@@ -176,13 +179,33 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	if err := subs.start(ctx, subURL, subPath, key, devIDs[:1], s.subscribers, true, backoff); err != nil {
 		return Result{}, fmt.Errorf("subscribers: %w", err)
 	}
+	// With --split, the same number follow the hot device on the instance
+	// that receives its uplinks: the difference is the hop between them.
+	var local *subFleet
+	if s.split {
+		if s.mode != "replicas" || peer == nil || s.relayToken != "" {
+			return Result{}, errors.New("--split: only with --mode replicas, --peer-args and no relay")
+		}
+		local = newSubFleet()
+		defer local.stop()
+		env.Log.Info("connecting local subscribers", "n", s.subscribers, "url", env.ServerURL)
+		if err := local.start(ctx, env.ServerURL, subPath, key, devIDs[:1], s.subscribers, true, backoff); err != nil {
+			return Result{}, fmt.Errorf("local subscribers: %w", err)
+		}
+	}
+	fleets := []*subFleet{subs}
+	if local != nil {
+		fleets = append(fleets, local)
+	}
 	hot, err := newStreamPublisher(addr, fl, 0, s.sources)
 	if err != nil {
 		return Result{}, err
 	}
 	defer hot.close()
 	start := time.Now()
-	subs.measureFrom.Store(start.Add(env.Load.Warmup).UnixNano())
+	for _, f := range fleets {
+		f.measureFrom.Store(start.Add(env.Load.Warmup).UnixNano())
+	}
 
 	var wg sync.WaitGroup
 	var bgErr error
@@ -255,10 +278,12 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		done := true
-		for _, sub := range subs.subs {
-			if sub.unique.Load() < int64(hot.ackedCount()) {
-				done = false
-				break
+		for _, f := range fleets {
+			for _, sub := range f.subs {
+				if sub.unique.Load() < int64(hot.ackedCount()) {
+					done = false
+					break
+				}
 			}
 		}
 		if done {
@@ -297,6 +322,17 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 	extra["order_gaps"] = t.orderGaps
 	extra["subscriber_reconnects"] = t.closes
 	extra["subscribers"] = len(subs.subs)
+	if local != nil {
+		local.stop()
+		lt := local.tally(acked, maxN)
+		local.mu.Lock()
+		ll := summarise(local.lat)
+		local.mu.Unlock()
+		extra["local_latency"] = ll
+		extra["local_lost"], extra["local_duplicates"], extra["local_gaps"] = lt.lost, lt.dups, lt.gaps
+		extra["hop_p50_ms"] = res.Latency.P50 - ll.P50
+		extra["hop_p99_ms"] = res.Latency.P99 - ll.P99
+	}
 	sampler.report(extra)
 	res.Extra = extra
 	return res, nil
