@@ -252,6 +252,7 @@ try {
   for (let i = first + 30; i <= sent; i++) assert.equal(await uplinkN(i).count(), 1, `kept line #${i} missing`);
   const next = await sup.evaluate((m) => m.nextElementSibling?.textContent || '');
   assert.match(next, new RegExp(`Received uplink #${first + 30}\\b`), 'the marker stands where the suppressed lines were');
+  await sup.scrollIntoViewIfNeeded();
   await shot(page, 'device-logs-suppressed');
 
   step('database down: the Live Logs tab keeps working (through the relay)');

@@ -330,7 +330,7 @@ func TestRelayRefusals(t *testing.T) {
 		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Bearer nope"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 400},
-		{"deviceId=" + d1, ws(http.Header{"Cookie": {"liveplane_session=s"}}), 401}, // a cookie is no credential here
+		{"deviceId=" + d1, ws(http.Header{"Cookie": {"liveplane_session=s"}}), 401},                     // a cookie is no credential here
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1, ticket.t1"}}), 401}, // the ticket names d2
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1, ticket.t2"}}), 401},
 		{"deviceId=" + other, ws(http.Header{"Authorization": {"Bearer k1"}}), 404},
