@@ -13,14 +13,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"google.golang.org/protobuf/proto"
 
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
+	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
+	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
 )
 
 // sendReporting sends the uplinker's next uplink reporting config as the
@@ -43,11 +47,15 @@ func sendReporting(ctx context.Context, u *uplinker, config map[string]string) e
 }
 
 // The web console in a real browser: Debian's chromium driven by
-// playwright-core (test/console/console.mjs) against the real serve binary.
-// The script signs in, creates an account and a device through the pages,
+// playwright-core (test/console/console.mjs) against the real serve binary,
+// a real kube-apiserver with a real daemon, and a real liveplane relay.
+// The script signs in, creates an account (and watches it become READY
+// with its cluster's conditions) and a device through the pages,
 // watches real CoAP uplinks (sent by this test on the script's request)
 // arrive in the Live Logs tab, sees "reconnecting…" and a gap marker across
-// a serve restart (and keeps its session), edits config (pending, conflict),
+// a serve restart (and keeps its session), then follows the device through
+// the relay (100 uplinks/s measured in the page, a pause's "N lines
+// suppressed" marker, the database down), edits config (pending, conflict),
 // is refused a CSRF-less change and, signed out, every API call.
 // Screenshots land in the test's temp dir; their paths are logged.
 func TestConsoleInBrowser(t *testing.T) {
@@ -57,11 +65,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	requireTool(t, "node, Debian chromium and test/console/node_modules (npm ci --prefix test/console)",
 		nodeErr == nil && modErr == nil && chromeErr == nil)
 
+	// A real cluster and its daemon, so a new account becomes READY.
+	kubetest.Binaries(t)
+	cluster := kubetest.APIServer(t, kubetest.Etcd(t), "c1")
 	pg := startDedicatedPostgres(t) // stopped mid-test: the Live Logs tab must keep working
-	httpAddr, coapAddr := freeAddr(t), freeUDP(t)
+	httpAddr, coapAddr, natsAddr := freeAddr(t), freeUDP(t), freeTCP(t)
+	const natsToken, relayToken = "console-e2e-nats-token", "console-e2e-relay-token"
 	dataDir := t.TempDir()
-	args := []string{"--http", httpAddr, "--coap", coapAddr, "--database", pg.url}
+	args := []string{"--http", httpAddr, "--coap", coapAddr, "--database", pg.url,
+		"--nats-listen", natsAddr, "--nats-token", natsToken, "--relay-tokens", relayToken}
 	s := startServe(t, dataDir, nil, args...)
+	// The relay admits the console's origin; serve sends the Live Logs tab
+	// to it once restarted with --console-relay-url (the "restart" control).
+	relay := startRelay(t, "--upstream", s.url, "--service-token", relayToken, "--allowed-origins", s.url)
+	daemon := startDaemon(t, cluster.Name(), cluster.Kubeconfig(), "nats://"+natsAddr, natsToken)
+	waitFor(t, 30*time.Second, "the cluster registered", func() bool {
+		res, err := liveplanev1connect.NewClusterServiceClient(http.DefaultClient, s.url, bearer(s.token)).ListClusters(
+			context.Background(), connect.NewRequest(&lpv1.ListClustersRequest{}))
+		return err == nil && len(res.Msg.GetClusters()) == 1
+	})
 	shots := t.TempDir()
 	if d := os.Getenv("LIVEPLANE_CONSOLE_SHOTS"); d != "" { // keep them after the run
 		shots = d
@@ -89,7 +111,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}))
 	defer control.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "console.mjs")
 	cmd.Dir = "../test/console"
@@ -155,15 +177,22 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 			t.Logf("burst: %d uplinks in %s (%.0f/s achieved)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
 			return nil
+		case "daemon-pause": // SIGSTOP: the page shows the account provisioning until resumed
+			return daemon.cmd.Process.Signal(syscall.SIGSTOP)
+		case "daemon-resume":
+			return daemon.cmd.Process.Signal(syscall.SIGCONT)
 		case "db-stop":
 			pg.run(t, "stop")
 			return nil
 		case "db-start":
 			pg.run(t, "start")
 			return nil
-		case "restart":
+		case "restart": // relay=1: come back with the console on the relay
 			if code := s.stop(); code != 0 {
 				return fmt.Errorf("serve exited %d:\n%s", code, s.log())
+			}
+			if q.Get("relay") == "1" {
+				args = append(args, "--console-relay-url", relay.url)
 			}
 			s = startServe(t, dataDir, nil, args...)
 			return nil
@@ -196,7 +225,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(s.log(), "spooling uplinks") {
 		t.Errorf("the database outage did not reach serve's spool (the outage step proves nothing):\n%s", s.log())
 	}
-	if _, err := os.Stat(filepath.Join(shots, "device-logs.png")); err != nil {
-		t.Errorf("screenshot missing: %v", err)
+	for _, name := range []string{"device-logs.png", "device-logs-relay.png", "account-ready.png", "device-logs-suppressed.png"} {
+		if _, err := os.Stat(filepath.Join(shots, name)); err != nil {
+			t.Errorf("screenshot missing: %v", err)
+		}
+	}
+	// The lines of the relay phase really went through the relay.
+	if n := metricAt(t, relay.url, "liveplane_relay_written_total"); n < 300 {
+		t.Errorf("the relay wrote %v lines to browsers, want the relay phase's (>= 300):\n%s", n, relay.log())
 	}
 }

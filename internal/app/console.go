@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/liveplane/liveplane/internal/config"
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/drivers/console"
 )
@@ -23,13 +24,14 @@ const ConsoleKeyFile = "console.key"
 
 // mountConsole serves the web console at "/" on mux; its API and stream
 // calls go back through mux as bearer calls.
-func mountConsole(mux *http.ServeMux, dataDir string, accounts *account.Service, stream http.Handler, log *slog.Logger) error {
-	secret, err := consoleSecret(dataDir)
+func mountConsole(mux *http.ServeMux, cfg config.Serve, accounts *account.Service, devices console.Devices, stream http.Handler, log *slog.Logger) error {
+	secret, err := consoleSecret(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	c, err := console.New(console.Options{
 		Auth: accounts, Secret: secret, API: mux, Stream: stream, Logger: log,
+		RelayURL: cfg.LiveLog.ConsoleRelayURL, RelayTokens: cfg.LiveLog.RelayTokens, Devices: devices,
 	})
 	if err != nil {
 		return err

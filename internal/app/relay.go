@@ -1,9 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +55,8 @@ func Relay(ctx context.Context, cfg config.Relay, log *slog.Logger) error {
 		}
 		return nil
 	}})
-	auth := rpcAuthorizer{devices: liveplanev1connect.NewDeviceServiceClient(hc, upstream)}
+	auth := rpcAuthorizer{devices: liveplanev1connect.NewDeviceServiceClient(hc, upstream),
+		tickets: ticketVerifier{hc: hc, url: upstream + "/console/tickets/verify", token: cfg.ServiceToken}}
 	up := clientUpstream{url: upstream, token: cfg.ServiceToken,
 		backoff: livelogclient.Backoff{Base: cfg.ReconnectMin, Max: cfg.ReconnectMax}}
 	rl := relay.New(up, auth, log.With("component", "relay"), reg, relay.Options{Origins: cfg.AllowedOrigins, Linger: linger(cfg.Linger)})
@@ -94,18 +98,18 @@ func Relay(ctx context.Context, cfg config.Relay, log *slog.Logger) error {
 // rpcAuthorizer asks serve whether the browser's key sees the device:
 // GetDevice with that key. Another account's device answers not_found, so
 // ids cannot be probed through the relay either.
+// Console tickets are serve's to read: the relay hands them back to it.
 type rpcAuthorizer struct {
 	devices liveplanev1connect.DeviceServiceClient
+	tickets ticketVerifier
 }
 
 var _ relay.Authorizer = rpcAuthorizer{}
 
 func (a rpcAuthorizer) Authorize(ctx context.Context, cred relay.Credential, deviceID string) error {
 	const op = "relay.Authorize"
-	if cred.Bearer == "" {
-		// The console's session cookie: its login is a later issue. Until
-		// then a session is no credential.
-		return domain.Errorf(domain.CodeUnauthenticated, op, "console sessions are not accepted yet: use an API key")
+	if cred.Ticket != "" {
+		return a.tickets.verify(ctx, cred.Ticket, deviceID)
 	}
 	req := connect.NewRequest(&lpv1.GetDeviceRequest{Id: deviceID})
 	req.Header().Set("Authorization", "Bearer "+cred.Bearer)
@@ -124,6 +128,45 @@ func (a rpcAuthorizer) Authorize(ctx context.Context, cred relay.Credential, dev
 		return domain.Errorf(domain.CodeNotFound, op, "unknown device")
 	}
 	return &domain.Error{Code: domain.CodeUnavailable, Op: op, Msg: "cannot ask serve", Err: err}
+}
+
+// ticketVerifier asks serve's console whether a ticket lets its browser
+// watch a device (POST /console/tickets/verify with the service token).
+type ticketVerifier struct {
+	hc         *http.Client
+	url, token string
+}
+
+func (v ticketVerifier) verify(ctx context.Context, ticket, deviceID string) error {
+	const op = "relay.Authorize"
+	body, _ := json.Marshal(map[string]string{"ticket": ticket, "deviceId": deviceID})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.url, bytes.NewReader(body))
+	if err != nil {
+		return &domain.Error{Code: domain.CodeUnavailable, Op: op, Msg: "cannot ask serve", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+v.token)
+	res, err := v.hc.Do(req)
+	if err != nil {
+		return &domain.Error{Code: domain.CodeUnavailable, Op: op, Msg: "cannot ask serve", Err: err}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<10))
+	res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusUnauthorized, http.StatusBadRequest:
+		return domain.Errorf(domain.CodeUnauthenticated, op, "bad, expired or used console ticket")
+	case http.StatusNotFound:
+		if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			// Not the console's answer: serve has no ticket endpoint (no --relay-tokens).
+			return domain.Errorf(domain.CodeUnavailable, op, "serve does not verify console tickets (is it run with --relay-tokens?)")
+		}
+		return domain.Errorf(domain.CodeNotFound, op, "unknown device")
+	case http.StatusForbidden:
+		return domain.Errorf(domain.CodeUnavailable, op, "serve refuses this relay's service token for console tickets")
+	}
+	return domain.Errorf(domain.CodeUnavailable, op, "serve answers %d to a ticket check", res.StatusCode)
 }
 
 // clientUpstream follows devices on serve's /ws with the relay's service

@@ -144,7 +144,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		return err
 	}
 	mux.Handle("GET /ws", stream)
-	if err := mountConsole(mux, cfg.DataDir, accounts, stream, log.With("component", "console")); err != nil {
+	if err := mountConsole(mux, cfg, accounts, dev.svc, stream, log.With("component", "console")); err != nil {
 		return err
 	}
 

@@ -15,6 +15,9 @@ type LiveLog struct {
 	WSOrigins    []string      // browser origins allowed on /ws; "*" = any
 	PingInterval time.Duration // WebSocket ping period and pong deadline
 	RelayTokens  []string      // service tokens that may open any device's stream
+	// ConsoleRelayURL is the liveplane relay the console's Live Logs tab
+	// follows devices through ("" = serve's own stream, /console/ws).
+	ConsoleRelayURL string
 }
 
 func liveLogSettings(l *LiveLog) []setting {
@@ -31,6 +34,8 @@ func liveLogSettings(l *LiveLog) []setting {
 			help: "WebSocket ping period of the /ws stream (`duration`); a connection silent for two periods is closed"},
 		{name: "relay-tokens", secret: secretToken, val: listValue{&l.RelayTokens},
 			help: "comma-separated service `tokens` of liveplane relays; each may open the /ws stream of any device"},
+		{name: "console-relay-url", val: stringValue{&l.ConsoleRelayURL},
+			help: "`URL` (http[s]://host[:port]) of the liveplane relay the console's Live Logs tab goes through; empty uses serve's own stream. Needs --relay-tokens"},
 	}
 }
 
@@ -51,6 +56,13 @@ func validateLiveLog(v *validator, l LiveLog) {
 	}
 	if l.PingInterval < 100*time.Millisecond || l.PingInterval > 10*time.Minute {
 		v.check("ws-ping-interval", errors.New("must be between 100ms and 10m"))
+	}
+	if l.ConsoleRelayURL != "" {
+		if err := checkOrigin(l.ConsoleRelayURL); err != nil || l.ConsoleRelayURL == "*" {
+			v.check("console-relay-url", errors.New("want the relay's http[s]://host[:port], without path, query or credentials"))
+		} else if len(l.RelayTokens) == 0 {
+			v.check("console-relay-url", errors.New("needs --relay-tokens: the relay checks console tickets with its service token"))
+		}
 	}
 	for i, t := range l.RelayTokens {
 		if len(t) < 16 || len(t) > 128 {

@@ -12,13 +12,13 @@ func TestLiveLogSettings(t *testing.T) {
 		s.LiveLog.MaxBytes != 256<<20 || s.LiveLog.PingInterval != 30*time.Second || len(s.LiveLog.RelayTokens) != 0 {
 		t.Fatalf("defaults: %+v %v", s.LiveLog, err)
 	}
-	s, _, err = loadServe([]string{"--livelog-window-lines", "50", "--ws-origins", "https://console.example.com, *"},
+	s, _, err = loadServe([]string{"--livelog-window-lines", "50", "--ws-origins", "https://console.example.com, *", "--console-relay-url", "https://relay.example.com"},
 		[]string{"LIVEPLANE_RELAY_TOKENS=relay-secret-0123456789,relay-secret-abcdefghij", "LIVEPLANE_LIVELOG_WINDOW_AGE=1h"})
 	if err != nil || s.LiveLog.WindowLines != 50 || s.LiveLog.WindowAge != time.Hour || len(s.LiveLog.WSOrigins) != 2 ||
-		len(s.LiveLog.RelayTokens) != 2 {
+		len(s.LiveLog.RelayTokens) != 2 || s.LiveLog.ConsoleRelayURL != "https://relay.example.com" {
 		t.Fatalf("load: %+v %v", s.LiveLog, err)
 	}
-	if out := s.String(); strings.Contains(out, "relay-secret") || !strings.Contains(out, "relay-tokens") {
+	if out := s.String(); strings.Contains(out, "relay-secret") || !strings.Contains(out, "relay-tokens") || !strings.Contains(out, "console-relay-url") {
 		t.Fatalf("String shows a relay token or omits the setting:\n%s", out)
 	}
 	cases := []struct {
@@ -32,6 +32,9 @@ func TestLiveLogSettings(t *testing.T) {
 		{[]string{"--ws-ping-interval", "1ms"}, "ws-ping-interval"},
 		{[]string{"--relay-tokens", "short"}, "relay-tokens"},
 		{[]string{"--relay-tokens", "has a space in it, sure"}, "relay-tokens"},
+		{[]string{"--console-relay-url", "http://127.0.0.1:8090"}, "console-relay-url"}, // without --relay-tokens
+		{[]string{"--relay-tokens", "relay-secret-0123456789", "--console-relay-url", "127.0.0.1:8090"}, "console-relay-url"},
+		{[]string{"--relay-tokens", "relay-secret-0123456789", "--console-relay-url", "https://relay.example/device-logs"}, "console-relay-url"},
 	}
 	for _, c := range cases {
 		_, _, err := loadServe(c.args, nil)

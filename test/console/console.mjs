@@ -30,6 +30,28 @@ async function control(what, params = {}) {
   return text;
 }
 
+// burst sends n uplinks at 100/s and measures, in the page, each line's
+// CoAP receipt (its server timestamp) -> its row in the DOM.
+async function burst(deviceId, deviceKey, n, via) {
+  await page.evaluate(() => {
+    window.__lat = [];
+    new MutationObserver((ms) => {
+      const now = Date.now();
+      for (const m of ms) for (const n of m.addedNodes) {
+        const ts = n.classList?.contains('line') && n.querySelector('time')?.getAttribute('datetime');
+        if (ts) window.__lat.push(now - Date.parse(ts.replace(/(\.\d{3})\d+/, '$1')));
+      }
+    }).observe(document.querySelector('ol.logs'), { childList: true });
+  });
+  await control('burst', { device: deviceId, key: deviceKey, rate: '100', n: String(n) });
+  await page.waitForFunction((n) => window.__lat.length >= n, n, { timeout: 30000 });
+  const bl = (await page.evaluate(() => window.__lat)).sort((a, b) => a - b);
+  const q = (p) => bl[Math.min(bl.length - 1, Math.ceil(p * bl.length) - 1)];
+  console.log(`figure: CoAP receipt -> row in DOM at 100 uplinks/s, ${bl.length} uplinks, ${via}: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${bl[bl.length - 1]} ms`);
+  assert.equal(bl.length, n, 'each burst line once');
+  return { n: bl.length, p50: q(0.5), p99: q(0.99), max: bl[bl.length - 1] };
+}
+
 async function shot(page, name) {
   const path = join(SHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
@@ -98,6 +120,7 @@ try {
   assert.ok(perf.ready < 2000, `ready after ${perf.ready} ms`); // the figure is reported; 2 s is the flake-proof bound on a shared machine
 
   step('create an account');
+  await control('daemon-pause'); // so the page shows it provisioning first, then READY without a reload
   await page.getByLabel('Name (DNS label)').fill('console-e2e');
   await page.getByLabel('Display name').fill('Console E2E');
   await page.getByRole('button', { name: 'Create' }).click();
@@ -107,6 +130,27 @@ try {
   const state = await accRow.locator('.badge').first().textContent();
   assert.ok(['provisioning', 'ready'].includes(state), `account state ${state}`);
   await shot(page, 'accounts');
+
+  step('the account becomes READY on the page (no reload), with its cluster\'s conditions');
+  assert.equal(state, 'provisioning', 'a new account provisions');
+  await accRow.getByText('no cluster has reported').waitFor({ timeout: T });
+  await control('daemon-resume');
+  const created = Date.now();
+  const states = [state];
+  for (;;) {
+    const st = await accRow.locator('.badge').first().textContent();
+    if (st !== states[states.length - 1]) states.push(st);
+    if (st === 'ready') break;
+    assert.ok(Date.now() - created < 60000, `account still ${st} after 60 s (states seen: ${states}): ${await accRow.textContent()}`);
+    await page.waitForTimeout(100);
+  }
+  const conds = accRow.locator('ul.conds li').filter({ hasText: 'c1' });
+  await conds.locator('.cond.ok', { hasText: 'Ready=True' }).waitFor({ timeout: T });
+  await page.locator('tr', { hasText: 'c1' }).locator('.badge', { hasText: 'healthy' }).waitFor({ timeout: T });
+  figures.accountReadyMs = Date.now() - created;
+  assert.deepEqual(states, ['provisioning', 'ready'], 'states seen on the page');
+  console.log(`figure: account READY on the page ${figures.accountReadyMs} ms after the daemon resumed; states seen: ${states.join(' -> ')}; c1: ${(await conds.textContent()).trim()}`);
+  await shot(page, 'account-ready');
 
   step('create a device in it');
   await accRow.getByRole('link').first().click();
@@ -168,27 +212,11 @@ try {
   await shot(page, 'device-logs');
 
   step('live logs at 100 uplinks/s: CoAP receipt (the line\'s server timestamp) -> row in the DOM, measured in the page');
-  await page.evaluate(() => {
-    window.__lat = [];
-    new MutationObserver((ms) => {
-      const now = Date.now();
-      for (const m of ms) for (const n of m.addedNodes) {
-        const ts = n.classList?.contains('line') && n.querySelector('time')?.getAttribute('datetime');
-        if (ts) window.__lat.push(now - Date.parse(ts.replace(/(\.\d{3})\d+/, '$1')));
-      }
-    }).observe(document.querySelector('ol.logs'), { childList: true });
-  });
   const BURST = 300;
-  await control('burst', { device: deviceId, key: deviceKey, rate: '100', n: String(BURST) });
-  await page.waitForFunction((n) => window.__lat.length >= n, BURST, { timeout: 30000 });
-  const bl = (await page.evaluate(() => window.__lat)).sort((a, b) => a - b);
-  const q = (p) => bl[Math.min(bl.length - 1, Math.ceil(p * bl.length) - 1)];
-  figures.receiptToRowAt100ps = { n: bl.length, p50: q(0.5), p99: q(0.99), max: bl[bl.length - 1] };
-  console.log(`figure: CoAP receipt -> row in DOM at 100 uplinks/s, ${bl.length} uplinks, serve's /ws via /console/ws (not the relay): p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${bl[bl.length - 1]} ms`);
-  assert.equal(bl.length, BURST, 'each burst line once');
+  figures.receiptToRowAt100ps = await burst(deviceId, deviceKey, BURST, 'serve\'s /ws via /console/ws (not the relay)');
 
   step('live logs: serve restarts -> "reconnecting…", then resumed with an explicit gap marker; the session survives');
-  const restarted = control('restart');
+  const restarted = control('restart', { relay: '1' }); // it comes back with --console-relay-url
   await page.locator('.conn[data-state="reconnecting"]').waitFor({ timeout: T });
   assert.equal(await conn.textContent(), 'reconnecting…');
   await shot(page, 'device-logs-reconnecting');
@@ -200,13 +228,41 @@ try {
   await lines.filter({ hasText: `Received uplink #${++sent}` }).waitFor({ timeout: T });
   await shot(page, 'device-logs-resumed');
 
-  step('database down: the Live Logs tab keeps working');
+  step('through the relay: after a reload the tab follows the device via liveplane relay, with a console ticket');
+  await page.reload();
+  await page.locator('.conn[data-via="relay"][data-state="live"]').waitFor({ timeout: T });
+  await lines.filter({ hasText: `Received uplink #${sent}` }).waitFor({ timeout: T }); // history, from the relay
+  await shot(page, 'device-logs-relay');
+  figures.receiptToRowAt100psRelay = await burst(deviceId, deviceKey, BURST, 'through liveplane relay');
+  sent += BURST;
+
+  step('through the relay: pause, 50 uplinks, resume -> one "30 lines suppressed" marker where they were, then the newest 20');
+  await page.getByRole('button', { name: 'Pause' }).click();
+  const first = sent + 1;
+  await control('uplink', { device: deviceId, key: deviceKey, n: '50' });
+  sent += 50;
+  await page.getByText('50 new while paused (the newest 20 will show)').waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await lines.filter({ hasText: `Received uplink #${sent}` }).waitFor({ timeout: T });
+  const sup = page.locator('ol.logs li.marker.suppressed');
+  assert.equal(await sup.count(), 1, 'one suppressed marker');
+  assert.equal(await sup.textContent(), '30 lines suppressed while paused (a pause keeps the newest 20 lines)');
+  const uplinkN = (i) => lines.filter({ hasText: new RegExp(`Received uplink #${i}\\b`) });
+  for (let i = first; i < first + 30; i++) assert.equal(await uplinkN(i).count(), 0, `suppressed line #${i} shown`);
+  for (let i = first + 30; i <= sent; i++) assert.equal(await uplinkN(i).count(), 1, `kept line #${i} missing`);
+  const next = await sup.evaluate((m) => m.nextElementSibling?.textContent || '');
+  assert.match(next, new RegExp(`Received uplink #${first + 30}\\b`), 'the marker stands where the suppressed lines were');
+  await sup.scrollIntoViewIfNeeded();
+  await shot(page, 'device-logs-suppressed');
+
+  step('database down: the Live Logs tab keeps working (through the relay)');
   await control('db-stop');
   for (let i = 0; i < 3; i++) {
     await control('uplink', { device: deviceId, key: deviceKey, n: '1' });
     await lines.filter({ hasText: `Received uplink #${++sent}` }).waitFor({ timeout: T });
   }
   assert.equal(await page.locator('.conn').getAttribute('data-state'), 'live');
+  assert.equal(await page.locator('.conn').getAttribute('data-via'), 'relay');
   await shot(page, 'device-logs-database-down');
   await control('db-start');
 

@@ -37,10 +37,19 @@ type asset struct {
 type assets struct {
 	byName map[string]*asset
 	index  *asset
+	csp    string
 }
 
-func loadAssets() (*assets, error) {
-	a := &assets{byName: map[string]*asset{}}
+// loadAssets reads the embedded files; relayOrigin (http[s]://host[:port],
+// or "") is the one other place the page may connect to.
+func loadAssets(relayOrigin string) (*assets, error) {
+	connect := "'self'"
+	if relayOrigin != "" {
+		ws := "ws" + strings.TrimPrefix(relayOrigin, "http")
+		connect += " " + relayOrigin + " " + ws
+	}
+	a := &assets{byName: map[string]*asset{}, csp: "default-src 'self'; img-src 'self' data:; style-src 'self'; " +
+		"script-src 'self'; connect-src " + connect + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"}
 	total := 0
 	err := fs.WalkDir(web, "web", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -95,7 +104,7 @@ func newAsset(name string, b []byte) *asset {
 
 func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
-	a.index.write(w, r)
+	a.index.write(w, r, a.csp)
 }
 
 func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
@@ -109,17 +118,16 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	as.write(w, r)
+	as.write(w, r, a.csp)
 }
 
-func (as *asset) write(w http.ResponseWriter, r *http.Request) {
+func (as *asset) write(w http.ResponseWriter, r *http.Request, csp string) {
 	h := w.Header()
 	h.Set("ETag", as.etag)
 	h.Set("Content-Type", as.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; "+
-		"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", csp)
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, as.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -8,6 +8,7 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -53,6 +54,14 @@ type Options struct {
 	TTL    time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// RelayURL (http[s]://host[:port]) is the liveplane relay the Live Logs
+	// tab follows devices through, with tickets from POST /console/tickets;
+	// "" keeps it on /console/ws.
+	RelayURL string
+	// RelayTokens are the relays' service tokens: they may verify tickets
+	// (POST /console/tickets/verify). Devices is needed with them.
+	RelayTokens []string
+	Devices     Devices
 }
 
 // Console is the http.Handler set of the web console.
@@ -61,14 +70,29 @@ type Console struct {
 	seal   *sealer
 	assets *assets
 
+	relayTokens [][sha256.Size]byte
+
 	mu      sync.Mutex
 	revoked map[[sidLen]byte]time.Time // signed-out sessions until they expire (this process only)
+	used    map[[16]byte]time.Time     // relay tickets verified, until they expire (this process only)
 }
 
 // New builds the console.
 func New(opt Options) (*Console, error) {
 	if opt.Auth == nil || opt.API == nil || opt.Stream == nil {
 		return nil, errors.New("console: Auth, API and Stream are required")
+	}
+	if len(opt.RelayTokens) > 0 && opt.Devices == nil {
+		return nil, errors.New("console: Devices is required with RelayTokens")
+	}
+	relayOrigin := ""
+	if opt.RelayURL != "" {
+		u, err := url.Parse(opt.RelayURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("console: RelayURL: want http[s]://host[:port]")
+		}
+		opt.RelayURL = u.Scheme + "://" + u.Host
+		relayOrigin = opt.RelayURL
 	}
 	s, err := newSealer(opt.Secret)
 	if err != nil {
@@ -83,11 +107,15 @@ func New(opt Options) (*Console, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	a, err := loadAssets()
+	a, err := loadAssets(relayOrigin)
 	if err != nil {
 		return nil, err
 	}
-	return &Console{opt: opt, seal: s, assets: a, revoked: map[[sidLen]byte]time.Time{}}, nil
+	c := &Console{opt: opt, seal: s, assets: a, revoked: map[[sidLen]byte]time.Time{}, used: map[[16]byte]time.Time{}}
+	for _, t := range opt.RelayTokens {
+		c.relayTokens = append(c.relayTokens, sha256.Sum256([]byte(t)))
+	}
+	return c, nil
 }
 
 // Mount registers the console's routes on mux.
@@ -99,6 +127,12 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /console/session", c.signOut)
 	mux.HandleFunc("POST /console/api/{service}/{method}", c.api)
 	mux.HandleFunc("GET /console/ws", c.stream)
+	if c.opt.RelayURL != "" {
+		mux.HandleFunc("POST /console/tickets", c.mintTicket)
+	}
+	if len(c.relayTokens) > 0 {
+		mux.HandleFunc("POST /console/tickets/verify", c.verifyTicket)
+	}
 }
 
 type sessionInfo struct {
@@ -106,6 +140,8 @@ type sessionInfo struct {
 	Admin     bool      `json:"admin"`
 	AccountID string    `json:"accountId,omitempty"`
 	Expires   time.Time `json:"expires"`
+	// RelayURL: the Live Logs tab goes through this relay (with tickets).
+	RelayURL string `json:"relayUrl,omitempty"`
 }
 
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +176,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	now := c.opt.Now()
 	s := session{issued: now, expires: now.Add(c.opt.TTL), sid: newSID(), token: token}
 	http.SetCookie(w, c.cookie(r, c.seal.seal(s), int(c.opt.TTL/time.Second)))
-	writeJSON(w, sessionInfo{CSRF: c.seal.csrf(s.sid), Admin: p.Admin, AccountID: p.AccountID, Expires: s.expires.UTC()})
+	writeJSON(w, sessionInfo{CSRF: c.seal.csrf(s.sid), Admin: p.Admin, AccountID: p.AccountID, Expires: s.expires.UTC(), RelayURL: c.opt.RelayURL})
 }
 
 func (c *Console) getSession(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +191,7 @@ func (c *Console) getSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, sessionInfo{CSRF: c.seal.csrf(s.sid), Admin: p.Admin, AccountID: p.AccountID, Expires: s.expires.UTC()})
+	writeJSON(w, sessionInfo{CSRF: c.seal.csrf(s.sid), Admin: p.Admin, AccountID: p.AccountID, Expires: s.expires.UTC(), RelayURL: c.opt.RelayURL})
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {

@@ -10,15 +10,17 @@ type Credential struct {
 	// Bearer is an account API key (Authorization header or the
 	// `bearer.` WebSocket subprotocol).
 	Bearer string
-	// Session is the console's session cookie (SessionCookie). The console
-	// login lands later; until then the Authorizer refuses sessions.
-	Session string
+	// Ticket is a console relay ticket (the `ticket.` subprotocol): sealed
+	// by serve's console for one device, one connection and 30 s, readable
+	// only by serve, which the Authorizer asks.
+	Ticket string
 }
 
 // Authorizer decides whether a browser may watch a device.
 //
 // Authorize returns nil when cred may read deviceID's logs, otherwise a
-// *domain.Error: CodeUnauthenticated (bad, revoked or expired credential),
+// *domain.Error: CodeUnauthenticated (bad, revoked or expired credential,
+// a used ticket),
 // CodeNotFound (no such device, or not visible to this account),
 // CodePermissionDenied, or CodeUnavailable (cannot ask now). It must
 // return within ctx.

@@ -22,10 +22,6 @@ import (
 	"github.com/liveplane/liveplane/internal/domain"
 )
 
-// SessionCookie is the console's session cookie; the Authorizer decides
-// what it is worth.
-const SessionCookie = "liveplane_session"
-
 // Options tune a Relay; zero values take the defaults.
 type Options struct {
 	// Origins are the browser origins allowed (exact scheme://host[:port],
@@ -269,4 +265,4 @@ func refuse(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
-var errNoCredential = errors.New("no credential: send Authorization: Bearer KEY or Sec-WebSocket-Protocol: liveplane.v1, bearer.KEY")
+var errNoCredential = errors.New("no credential: send Authorization: Bearer KEY, or Sec-WebSocket-Protocol: liveplane.v1, bearer.KEY (or ticket.TICKET from the console)")

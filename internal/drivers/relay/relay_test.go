@@ -66,7 +66,11 @@ func (s *scripted) Follow(ctx context.Context, device string, start Start, fn fu
 type keys map[string]domain.Code
 
 func (k keys) Authorize(_ context.Context, c Credential, dev string) error {
-	code, ok := k[c.Bearer+"/"+dev]
+	who := c.Bearer
+	if c.Ticket != "" {
+		who = "ticket:" + c.Ticket
+	}
+	code, ok := k[who+"/"+dev]
 	if !ok {
 		return domain.Errorf(domain.CodeUnauthenticated, "t", "no")
 	}
@@ -84,7 +88,7 @@ func line(dev, epoch string, seq, prev uint64) UpstreamEvent {
 func newTestRelay(t *testing.T, opts Options) (*Relay, *scripted, string) {
 	t.Helper()
 	up := newScripted()
-	auth := keys{"k1/" + d1: "", "k1/" + d2: "", "k1/" + other: domain.CodeNotFound, "k1/" + denied: domain.CodePermissionDenied}
+	auth := keys{"k1/" + d1: "", "k1/" + d2: "", "ticket:t1/" + d2: "", "k1/" + other: domain.CodeNotFound, "k1/" + denied: domain.CodePermissionDenied}
 	if opts.Linger == 0 {
 		opts.Linger = -1
 	}
@@ -326,7 +330,9 @@ func TestRelayRefusals(t *testing.T) {
 		{"deviceId=" + d1, ws(http.Header{"Authorization": {"Bearer nope"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1"}}), 401},
 		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"bearer.k1"}}), 400},
-		{"deviceId=" + d1, ws(http.Header{"Cookie": {SessionCookie + "=s"}}), 401},
+		{"deviceId=" + d1, ws(http.Header{"Cookie": {"liveplane_session=s"}}), 401},                     // a cookie is no credential here
+		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1, ticket.t1"}}), 401}, // the ticket names d2
+		{"deviceId=" + d1, ws(http.Header{"Sec-Websocket-Protocol": {"liveplane.v1, ticket.t2"}}), 401},
 		{"deviceId=" + other, ws(http.Header{"Authorization": {"Bearer k1"}}), 404},
 		{"deviceId=" + denied, ws(http.Header{"Authorization": {"Bearer k1"}}), 403},
 		{"deviceId=" + d1, http.Header{"Authorization": {"Bearer k1"}}, 426},
@@ -354,6 +360,16 @@ func TestRelayRefusals(t *testing.T) {
 	defer conn.CloseNow()
 	if p := res.Header.Get("Sec-WebSocket-Protocol"); p != "liveplane.v1" {
 		t.Fatalf("selected subprotocol %q: the token must never be echoed", p)
+	}
+	// So does a console ticket for its device.
+	conn2, res, err := websocket.Dial(ctx, url+"/device-logs?deviceId="+d2, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Origin": {"https://console.example"}}, Subprotocols: []string{"liveplane.v1", "ticket.t1"}})
+	if err != nil {
+		t.Fatalf("console ticket refused: %v", err)
+	}
+	defer conn2.CloseNow()
+	if p := res.Header.Get("Sec-WebSocket-Protocol"); p != "liveplane.v1" {
+		t.Fatalf("selected subprotocol %q: the ticket must never be echoed", p)
 	}
 }
 
@@ -399,7 +415,7 @@ func FuzzHandshake(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", rawQuery, q)
 		}
 		cred, _, err := credential(req)
-		if err == nil && cred.Bearer == "" && cred.Session == "" {
+		if err == nil && (cred.Bearer == "") == (cred.Ticket == "") {
 			t.Fatalf("no credential accepted: %q %q", authz, protos)
 		}
 		(&Relay{opts: Options{Origins: []string{"https://a.example"}}}).originAllowed(req)

@@ -59,11 +59,12 @@ func parseQuery(v url.Values) (query, error) {
 }
 
 // credential reads the browser's credential: the Authorization header
-// wins over a bearer. subprotocol, which wins over the session cookie.
+// wins over a bearer. subprotocol, which wins over a ticket. subprotocol.
+// The console's session cookie is no credential here (docs/relay.md).
 // protos are the subprotocols offered; if any, liveplane.v1 must be one.
 func credential(r *http.Request) (Credential, []string, error) {
 	var protos []string
-	var fromProto string
+	var fromProto, ticket string
 	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(h, ",") {
 			p = strings.TrimSpace(p)
@@ -73,6 +74,9 @@ func credential(r *http.Request) (Credential, []string, error) {
 			protos = append(protos, p)
 			if t, ok := strings.CutPrefix(p, "bearer."); ok && fromProto == "" {
 				fromProto = t
+			}
+			if t, ok := strings.CutPrefix(p, "ticket."); ok && ticket == "" {
+				ticket = t
 			}
 		}
 	}
@@ -89,8 +93,8 @@ func credential(r *http.Request) (Credential, []string, error) {
 	if fromProto != "" {
 		return Credential{Bearer: fromProto}, protos, nil
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		return Credential{Session: c.Value}, protos, nil
+	if ticket != "" {
+		return Credential{Ticket: ticket}, protos, nil
 	}
 	return Credential{}, nil, errNoCredential
 }

@@ -71,7 +71,13 @@ func (a *Accounts) ListAccounts(ctx context.Context, req *connect.Request[lpv1.L
 	}
 	out := &lpv1.ListAccountsResponse{NextPageToken: next}
 	for _, acc := range list {
-		out.Accounts = append(out.Accounts, eventcodec.AccountToProto(acc))
+		// As GetAccount: READY and the per-cluster conditions are derived
+		// from the read model, not stored with the account.
+		pa, err := a.describe(ctx, acc)
+		if err != nil {
+			return nil, toConnect(a.log, req.Spec().Procedure, err)
+		}
+		out.Accounts = append(out.Accounts, pa)
 	}
 	return connect.NewResponse(out), nil
 }

@@ -71,3 +71,30 @@ export function streamURL(deviceId, query) {
 }
 
 export const streamProtocols = () => ['liveplane.v1', `csrf.${session?.csrf || ''}`];
+
+// With a relay configured (serve's --console-relay-url) the Live Logs tab
+// follows devices through it, with a ticket serve seals for one device, one
+// connection and 30 s (the session cookie never goes to the relay).
+export const relayURL = () => session?.relayUrl || '';
+
+export function relayStreamURL(deviceId, query) {
+  const u = new URL('/device-logs', relayURL());
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.searchParams.set('deviceId', deviceId);
+  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, String(v));
+  return u.href;
+}
+
+export async function relayTicket(deviceId) {
+  const res = await fetch('/console/tickets', {
+    method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': session?.csrf || '' },
+    body: JSON.stringify({ deviceId }),
+  });
+  if (!res.ok) {
+    const err = await readError(res);
+    if (res.status === 401) { session = null; onUnauthenticated(err); }
+    throw err;
+  }
+  return (await res.json()).ticket;
+}

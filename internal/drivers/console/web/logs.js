@@ -1,12 +1,20 @@
 // The Live Logs tab: recent history, then the live tail of serve's stream
-// (docs/live-logs.md) through the console's cookie-authenticated /console/ws.
-// It resumes with (epoch, seq) after any drop, shows "reconnecting…" while
-// it does, and marks every gap it learns of in the list itself.
+// (docs/live-logs.md) through the console's cookie-authenticated /console/ws,
+// or through liveplane relay (docs/relay.md) with a ticket when serve names
+// one. It resumes with (epoch, seq) after any drop, shows "reconnecting…"
+// while it does, and marks every gap it learns of in the list itself.
+//
+// Nothing is dropped silently. The view is bounded twice, and the lines a
+// bound keeps out are counted into one "N lines suppressed" marker in their
+// place: a pause holds the newest PAUSE_KEEP lines (the older ones of the
+// pause are suppressed when it ends), and the list keeps the newest MAX_ROWS
+// rows (older ones leave, counted in a marker at the top).
 import { h } from './dom.js';
-import { streamURL, streamProtocols } from './api.js';
+import { streamURL, streamProtocols, relayURL, relayStreamURL, relayTicket } from './api.js';
 
 const HISTORY = 200;
 const MAX_ROWS = 2000;
+const PAUSE_KEEP = 20;
 const FATAL = new Set([1003, 1007, 1008, 1009]); // our bug: do not retry
 
 export class LiveLogs {
@@ -15,13 +23,18 @@ export class LiveLogs {
     this.epoch = '';
     this.lastSeq = 0;
     this.paused = false;
-    this.held = [];
+    this.held = []; // rows that arrived while paused: markers, and at most PAUSE_KEEP lines
+    this.heldLines = 0;
+    this.heldSuppressed = 0;
+    this.heldMarker = null; // the pause's "suppressed" marker, in held where its lines were
+    this.trimmed = 0; // lines that left the top of the list
+    this.trimMarker = null;
     this.types = new Set();
     this.backoff = 500;
     this.stopped = false;
     this.filter = { type: '', text: '' };
 
-    this.state = h('span', { class: 'conn', 'data-state': 'connecting' }, 'connecting…');
+    this.state = h('span', { class: 'conn', 'data-state': 'connecting', 'data-via': relayURL() ? 'relay' : 'serve' }, 'connecting…');
     this.typeSel = h('select', { id: 'log-type', onchange: () => this.setFilter() }, h('option', { value: '' }, 'all types'));
     this.textIn = h('input', { id: 'log-text', type: 'search', placeholder: 'filter text', oninput: () => this.setFilter() });
     this.pauseBtn = h('button', { type: 'button', 'aria-pressed': 'false', onclick: () => this.togglePause() }, 'Pause');
@@ -29,7 +42,7 @@ export class LiveLogs {
     this.list = h('ol', { class: 'logs', role: 'log', 'aria-label': 'Live log lines', 'aria-live': 'off' });
     this.el = h('section', { class: 'livelogs', 'aria-label': 'Live logs' },
       h('div', { class: 'toolbar' },
-        h('span', {}, 'Stream: ', this.state),
+        h('span', {}, relayURL() ? 'Stream (relay): ' : 'Stream: ', this.state),
         h('label', { for: 'log-type' }, 'Type'), this.typeSel,
         h('label', { for: 'log-text', class: 'sr-only' }, 'Filter text'), this.textIn,
         this.pauseBtn, this.heldNote),
@@ -37,14 +50,21 @@ export class LiveLogs {
     this.connect();
   }
 
-  connect() {
+  async connect() {
     if (this.stopped) return;
     const q = this.epoch ? { seq: this.lastSeq, epoch: this.epoch } : { last: HISTORY };
     let ws;
     try {
-      ws = new WebSocket(streamURL(this.deviceId, q), streamProtocols());
+      if (relayURL()) {
+        const ticket = await relayTicket(this.deviceId); // one per connection attempt
+        if (this.stopped) return;
+        ws = new WebSocket(relayStreamURL(this.deviceId, q), ['liveplane.v1', `ticket.${ticket}`]);
+      } else {
+        ws = new WebSocket(streamURL(this.deviceId, q), streamProtocols());
+      }
     } catch (e) {
-      this.setState('error', `cannot open the stream: ${e.message}`);
+      if (e.status === 401 || e instanceof SyntaxError) { this.setState('error', `cannot open the stream: ${e.message}`); return; }
+      this.retry(); // serve unreachable for a ticket: as a dropped stream
       return;
     }
     this.ws = ws;
@@ -56,14 +76,35 @@ export class LiveLogs {
       if (FATAL.has(ev.code)) { this.setState('error', `stream closed (${ev.code}): ${ev.reason}`); return; }
       // A refused upgrade (401/403/404) also ends here with 1006 before open;
       // retry slowly, the page's own API calls will notice a lost session.
-      const wait = ev.code === 4008 ? 0 : this.backoff;
-      this.backoff = Math.min(this.backoff * 2, opened ? 5000 : 15000);
-      this.setState('reconnecting', 'reconnecting…');
-      this.timer = setTimeout(() => this.connect(), wait);
+      this.retry(ev.code === 4008 ? 0 : undefined, opened);
     };
   }
 
+  retry(wait = this.backoff, opened = false) {
+    this.backoff = Math.min(this.backoff * 2, opened ? 5000 : 15000);
+    this.setState('reconnecting', 'reconnecting…');
+    this.timer = setTimeout(() => this.connect(), wait);
+  }
+
   frame(f) {
+    if (f.seq === undefined && f.type === 'reconnecting') { // the relay lost serve; it resumes by itself
+      this.setState('reconnecting', 'reconnecting…');
+      return;
+    }
+    if (f.seq === undefined && f.type === 'live') {
+      if (f.epoch) this.epoch = f.epoch;
+      this.setState('live', 'live');
+      return;
+    }
+    if (f.seq === undefined && f.type === 'gap') { // from the relay: serve lost lines
+      const g = f.gap || {};
+      this.marker(f.reason === 'window'
+        ? `Gap: lines after seq ${g.afterSeq}${g.beforeSeq ? ` and before seq ${g.beforeSeq}` : ''} left the server's window and may be lost`
+        : 'Gap: the live-log stream restarted (new epoch); lines sent meanwhile may be lost');
+      if (f.epoch) this.epoch = f.epoch;
+      this.lastSeq = 0;
+      return;
+    }
     if (f.type === 'hello' && f.seq === undefined) {
       if (this.epoch && !f.recovered) {
         if (f.reason === 'window' && f.gap) {
@@ -82,6 +123,7 @@ export class LiveLogs {
       this.marker(`Gap: expected the line after seq ${this.lastSeq}, got one after seq ${f.prev}`);
     }
     this.lastSeq = f.seq;
+    if (f.epoch) this.epoch = f.epoch;
     if (f.type === 'suppressed' || (f.data && Number.isInteger(f.data.suppressed))) {
       this.marker(`${f.data?.suppressed ?? ''} lines suppressed`.trim());
       return;
@@ -108,12 +150,20 @@ export class LiveLogs {
   }
 
   add(row) {
-    if (this.paused) {
-      this.held.push(row);
-      this.heldNote.textContent = `${this.held.length} new while paused`;
-      return;
+    if (!this.paused) { this.show(row); return; }
+    this.held.push(row);
+    if (row.classList.contains('line') && ++this.heldLines > PAUSE_KEEP) {
+      // Keep the newest PAUSE_KEEP: the oldest held line gives way, counted
+      // in the pause's marker, which stands where the first of them was.
+      const i = this.held.findIndex((r) => r.classList.contains('line'));
+      if (this.heldMarker) this.held.splice(i, 1);
+      else this.held[i] = this.heldMarker = h('li', { class: 'marker suppressed', role: 'note' });
+      this.heldLines--;
+      this.heldSuppressed++;
+      this.heldMarker.textContent = `${this.heldSuppressed} lines suppressed while paused (a pause keeps the newest ${PAUSE_KEEP} lines)`;
     }
-    this.show(row);
+    const n = this.heldLines + this.heldSuppressed;
+    this.heldNote.textContent = `${n} new while paused${this.heldSuppressed ? ` (the newest ${PAUSE_KEEP} will show)` : ''}`;
   }
 
   show(row) {
@@ -131,7 +181,22 @@ export class LiveLogs {
       });
     }
     this.list.append(row);
-    while (this.list.childElementCount > MAX_ROWS) this.list.firstElementChild.remove();
+    if (this.list.childElementCount > MAX_ROWS + (this.trimMarker ? 1 : 0)) this.trim();
+  }
+
+  // trim removes the oldest rows past MAX_ROWS, counting the lines among
+  // them in one marker at the top of the list.
+  trim() {
+    if (!this.trimMarker) {
+      this.trimMarker = h('li', { class: 'marker suppressed', role: 'note' });
+      this.list.prepend(this.trimMarker);
+    }
+    while (this.list.childElementCount > MAX_ROWS + 1) {
+      const old = this.trimMarker.nextElementSibling;
+      if (old.classList.contains('line')) this.trimmed++;
+      old.remove();
+    }
+    this.trimMarker.textContent = `${this.trimmed} earlier lines suppressed (the view keeps the newest ${MAX_ROWS} lines)`;
   }
 
   matches(row) {
@@ -152,6 +217,8 @@ export class LiveLogs {
     if (!this.paused) {
       for (const row of this.held) this.show(row);
       this.held = [];
+      this.heldLines = this.heldSuppressed = 0;
+      this.heldMarker = null;
       this.heldNote.textContent = '';
     }
   }
