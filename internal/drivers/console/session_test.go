@@ -124,3 +124,29 @@ func FuzzOpenCookie(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenTicket: the ticket decoder never panics, accepts only what the
+// sealer made, and what opens re-seals to a ticket that opens the same.
+func FuzzOpenTicket(f *testing.F) {
+	k := mustSealer(f, testSecret)
+	now := time.Unix(1_800_000_000, 0)
+	f.Add(k.sealTicket(ticket{expires: now.Add(TicketTTL), sid: newSID(), device: "dev-1", token: "lpk_x"}))
+	f.Add(k.sealTicket(ticket{expires: now.Add(TicketTTL), device: "", token: ""}))
+	f.Add("")
+	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("%%%")
+	f.Fuzz(func(t *testing.T, v string) {
+		tk, err := k.openTicket(v, now)
+		if err != nil {
+			return
+		}
+		if tk.token == "" || !now.Before(tk.expires) {
+			t.Fatalf("opened an invalid ticket %+v", tk)
+		}
+		back, err := k.openTicket(k.sealTicket(tk), now)
+		if err != nil || back.device != tk.device || back.token != tk.token || back.sid != tk.sid || back.tid != tk.tid ||
+			!back.expires.Equal(tk.expires) {
+			t.Fatalf("re-seal: %+v %v, want %+v", back, err, tk)
+		}
+	})
+}
