@@ -134,6 +134,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}()
 
 	uplinkers := map[string]*uplinker{}
+	pickups := &consolePickup{}
 	handle := func(r *http.Request) error {
 		q := r.URL.Query()
 		switch strings.TrimPrefix(r.URL.Path, "/") {
@@ -187,6 +188,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		case "db-start":
 			pg.run(t, "start")
 			return nil
+		case "pickup":
+			return pickups.control(t, s, q)
 		case "restart": // relay=1: come back with the console on the relay
 			if code := s.stop(); code != 0 {
 				return fmt.Errorf("serve exited %d:\n%s", code, s.log())

@@ -26,6 +26,7 @@ import (
 	"github.com/liveplane/liveplane/internal/config"
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/pickup"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/driven/sqlstore"
 	"github.com/liveplane/liveplane/internal/drivers/livews"
@@ -135,6 +136,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	defer dev.shutdown()
 	rpc.MountDevices(mux, dev.svc, accounts, log.With("component", "rpc"))
 	rpc.MountConfig(mux, dev.svc, accounts, log.With("component", "rpc"))
+	rpc.MountPickup(mux, pickup.NewQueues(store.PickupQueues(), domain.SystemClock{}), accounts, log.With("component", "rpc"))
 	stream, err := livews.New(livews.Options{
 		Auth: accounts, Devices: dev.svc, Window: window,
 		ServiceTokens: cfg.LiveLog.RelayTokens, Origins: cfg.LiveLog.WSOrigins,

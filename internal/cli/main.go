@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"projections":       {"rebuild the read models from the event stream", runProjections},
 		"clusters":          {"list the registered Kubernetes clusters and their health", runClusters},
 		"logs":              {"follow a device's live log: follow --device ID [--since N]", runLogs},
+		"pickup":            {"list the message pickup queues: queues [--sort depth|age]", runPickup},
 		"telemetry":         {"print a device's activity or sensor history (table, JSON, CSV)", runTelemetry},
 	}
 }

@@ -316,6 +316,30 @@ try {
   }
   await page.setViewportSize({ width: 1200, height: 900 });
 
+  step('pickup queues: depth, oldest message age and live session holder of queues filled through the real gateway');
+  await control('pickup', { step: 'fill' });
+  await page.getByRole('link', { name: 'Pickup queues' }).click();
+  await page.getByRole('heading', { name: 'Pickup queues', level: 1 }).waitFor({ timeout: T });
+  const pq = page.locator('tr[data-connection="console-queue"]');
+  await pq.waitFor({ timeout: T });
+  assert.equal((await pq.locator('td[data-label="Depth"]').textContent()).trim(), '3', 'console-queue depth');
+  assert.match((await pq.locator('td[data-label="Oldest message"]').textContent()).trim(), /^\d+ s$/, 'oldest message age');
+  assert.match(await pq.locator('td[data-label="Session"]').textContent(), /none/, 'console-queue has no session');
+  const pl = page.locator('tr[data-connection="console-live"]');
+  const holder = await pl.locator('td[data-label="Session"]').textContent();
+  assert.match(holder, /^console-session\s*live\s*on [0-9a-f-]{36} for \d+ s$/, 'session holder cell: id, live, instance, since');
+  assert.equal((await pl.locator('td[data-label="Pending"]').textContent()).trim(), '0', 'console-live message in flight to the session');
+  await page.locator('#pickup-updated').filter({ hasText: /^updated \d+ s ago$/ }).waitFor({ timeout: T });
+  await control('pickup', { step: 'more' }); // the page refreshes itself: no reload
+  await pq.locator('td[data-label="Depth"]').filter({ hasText: /^5$/ }).waitFor({ timeout: T });
+  await shot(page, 'pickup-queues');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await pq.waitFor({ timeout: T });
+  const pover = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(pover <= 0, `pickup-phone: ${pover}px wider than the viewport`);
+  await shot(page, 'pickup-phone');
+  await page.setViewportSize({ width: 1200, height: 900 });
+
   step('a state change without the CSRF header is refused');
   const noCSRF = await page.evaluate(async () => {
     const r = await fetch('/console/api/liveplane.v1.AccountService/CreateAccount', {

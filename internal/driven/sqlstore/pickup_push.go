@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/liveplane/liveplane/internal/domain/pickup"
@@ -42,8 +43,19 @@ func (p pickupStore) FinishPush(ctx context.Context, x pickup.Push, o pickup.Pus
 		var err error
 		switch o.State {
 		case pickup.PushSent:
-			_, err = t.exec(ctx, `UPDATE pickup_push SET state = 'sent', sent_at = ?, last_error = ''
-				WHERE token_hash = ? AND window_start = ?`, micros(p.s.now()), x.TokenHash, micros(x.WindowStart))
+			now := micros(p.s.now())
+			var r sql.Result
+			r, err = t.exec(ctx, `UPDATE pickup_push SET state = 'sent', sent_at = ?, last_error = ''
+				WHERE token_hash = ? AND window_start = ?`, now, x.TokenHash, micros(x.WindowStart))
+			if err != nil {
+				return err
+			}
+			// Counted for the queue listing in the same transaction, and only
+			// when this window's row was still ours to finish.
+			if n, _ := r.RowsAffected(); n == 1 {
+				_, err = t.exec(ctx, `UPDATE pickup_connections SET pushes_sent = pushes_sent + 1, last_push_at = ?
+					WHERE account_id = ? AND connection_id = ?`, now, x.Account, x.ConnectionID)
+			}
 		case pickup.PushDue:
 			_, err = t.exec(ctx, `UPDATE pickup_push SET due_at = ?, last_error = ?
 				WHERE token_hash = ? AND window_start = ?`, micros(o.RetryAt), o.Error, x.TokenHash, micros(x.WindowStart))

@@ -23,9 +23,9 @@ func (p pickupStore) StartSession(ctx context.Context, l pickup.Lease, graceUnti
 		}
 		now = l
 		now.Epoch = c.epoch + 1
-		if _, err := t.exec(ctx, `UPDATE pickup_connections SET session_id = ?, epoch = ?, holder = ?, instance = ?
-			WHERE account_id = ? AND connection_id = ?`, l.SessionID, now.Epoch, l.Holder.Socket, l.Holder.Instance,
-			k.account, k.conn); err != nil {
+		if _, err := t.exec(ctx, `UPDATE pickup_connections SET session_id = ?, epoch = ?, holder = ?, instance = ?,
+			session_since = ? WHERE account_id = ? AND connection_id = ?`, l.SessionID, now.Epoch, l.Holder.Socket,
+			l.Holder.Instance, micros(p.s.now()), k.account, k.conn); err != nil {
 			return err
 		}
 		// Whatever is in flight to older sessions moves after the grace.
@@ -38,7 +38,7 @@ func (p pickupStore) StartSession(ctx context.Context, l pickup.Lease, graceUnti
 
 // endLease clears a locked queue's lease and shortens its in-flight deadlines.
 func (p pickupStore) endLease(ctx context.Context, t *Tx, c connRow, graceUntil time.Time) error {
-	if _, err := t.exec(ctx, `UPDATE pickup_connections SET session_id = '', holder = '', instance = ''
+	if _, err := t.exec(ctx, `UPDATE pickup_connections SET session_id = '', holder = '', instance = '', session_since = 0
 		WHERE account_id = ? AND connection_id = ?`, c.key.account, c.key.conn); err != nil {
 		return err
 	}

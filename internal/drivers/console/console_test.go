@@ -302,7 +302,7 @@ func TestAssets(t *testing.T) {
 		t.Errorf("revalidation: %d %v", res.StatusCode, res.Header)
 	}
 	total := 0
-	for _, name := range []string{"style.css", "api.js", "dom.js", "logs.js", "accounts.js", "devices.js", "device.js", "charts.js", "icon.svg"} {
+	for _, name := range []string{"style.css", "api.js", "dom.js", "logs.js", "accounts.js", "devices.js", "device.js", "charts.js", "pickup.js", "icon.svg"} {
 		res := e.do(req{method: "GET", path: "/console/assets/" + name})
 		b, _ := io.ReadAll(res.Body)
 		if res.StatusCode != 200 {

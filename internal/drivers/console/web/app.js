@@ -6,6 +6,7 @@ import { h, $, say } from './dom.js';
 import { accountsPage } from './accounts.js';
 import { devicesPage } from './devices.js';
 import { devicePage } from './device.js';
+import { pickupPage } from './pickup.js';
 
 let page = null;
 
@@ -30,6 +31,7 @@ async function route() {
   const { parts, query } = parseHash();
   try {
     if (parts[0] === 'devices' && parts[1]) mount(await devicePage(parts[1], parts[2] || 'config'));
+    else if (parts[0] === 'pickup' && s.admin) mount(await pickupPage(query));
     else if (parts[0] === 'devices' || !s.admin) mount(await devicesPage(query));
     else mount(await accountsPage());
   } catch (e) {
