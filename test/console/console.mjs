@@ -340,6 +340,35 @@ try {
   await shot(page, 'pickup-phone');
   await page.setViewportSize({ width: 1200, height: 900 });
 
+  step('every page: cold load (empty cache) time and weight');
+  {
+    const pages = [['accounts', '#/accounts', 'tr[data-account]'], ['devices', '#/devices?account=', 'tr[data-device]'],
+      ['device config', `#/devices/${deviceId}/config`, '#sync-state'], ['device history', `#/devices/${deviceId}/history`, 'table'],
+      ['device telemetry', `#/devices/${deviceId}/telemetry`, 'svg.bars'], ['device logs', `#/devices/${deviceId}/logs`, '.logs'],
+      ['pickup queues', '#/pickup', 'tr[data-connection]']];
+    const cdp2 = await context.newCDPSession(page);
+    await cdp2.send('Network.enable');
+    const loads = [];
+    for (const [name, hash, ready] of pages) {
+      await cdp2.send('Network.clearBrowserCache');
+      await page.goto('about:blank');
+      const t0 = Date.now();
+      await page.goto(`${URL_}/${hash}`, { waitUntil: 'load' });
+      await page.locator(ready).first().waitFor({ timeout: T });
+      const shown = Date.now() - t0;
+      const w = await page.evaluate(() => {
+        const nav = performance.getEntriesByType('navigation')[0];
+        const assets = performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname.startsWith('/console/assets/'));
+        return { load: nav.loadEventEnd - nav.startTime, decoded: nav.decodedBodySize + assets.reduce((a, r) => a + r.decodedBodySize, 0) };
+      });
+      loads.push(`${name} ${w.load.toFixed(0)}/${shown} ms ${w.decoded} B`);
+      assert.ok(w.decoded > 0 && w.decoded < 300 * 1024, `${name}: weight ${w.decoded}`);
+      assert.ok(shown < 5000, `${name}: shown after ${shown} ms`); // the figure is reported; 5 s is the flake-proof bound
+    }
+    await cdp2.detach();
+    console.log(`figure: every page cold (empty cache), load event / content shown / weight: ${loads.join('; ')}`);
+  }
+
   step('a state change without the CSRF header is refused');
   const noCSRF = await page.evaluate(async () => {
     const r = await fetch('/console/api/liveplane.v1.AccountService/CreateAccount', {
