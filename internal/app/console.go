@@ -23,15 +23,17 @@ import (
 const ConsoleKeyFile = "console.key"
 
 // mountConsole serves the web console at "/" on mux; its API and stream
-// calls go back through mux as bearer calls.
-func mountConsole(mux *http.ServeMux, cfg config.Serve, accounts *account.Service, devices console.Devices, stream http.Handler, log *slog.Logger) error {
+// calls go back through mux as bearer calls. shared spreads sign-outs and
+// used relay tickets over the replicas.
+func mountConsole(mux *http.ServeMux, cfg config.Serve, accounts *account.Service, devices console.Devices, stream http.Handler,
+	shared console.Shared, log *slog.Logger) error {
 	secret, err := consoleSecret(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	c, err := console.New(console.Options{
 		Auth: accounts, Secret: secret, API: mux, Stream: stream, Logger: log,
-		RelayURL: cfg.LiveLog.ConsoleRelayURL, RelayTokens: cfg.LiveLog.RelayTokens, Devices: devices,
+		RelayURL: cfg.LiveLog.ConsoleRelayURL, RelayTokens: cfg.LiveLog.RelayTokens, Devices: devices, Shared: shared,
 	})
 	if err != nil {
 		return err

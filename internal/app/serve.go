@@ -146,7 +146,11 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 		return err
 	}
 	mux.Handle("GET /ws", stream)
-	if err := mountConsole(mux, cfg, accounts, dev.svc, stream, log.With("component", "console")); err != nil {
+	consoleShared, err := natsbus.EnsureConsoleShared(ctx, bus.js)
+	if err != nil {
+		return err
+	}
+	if err := mountConsole(mux, cfg, accounts, dev.svc, stream, consoleShared, log.With("component", "console")); err != nil {
 		return err
 	}
 
@@ -165,6 +169,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	g.Go(func() error { return publisher.Run(pubCtx) })
 	g.Go(func() error { return readModel.run(gctx) })
 	g.Go(func() error { return stream.Run(gctx, window) })
+	g.Go(func() error { return consoleShared.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)

@@ -62,6 +62,9 @@ type Options struct {
 	// (POST /console/tickets/verify). Devices is needed with them.
 	RelayTokens []string
 	Devices     Devices
+	// Shared spreads sign-outs and used tickets over the replicas
+	// (shared.go); nil keeps them per process.
+	Shared Shared
 }
 
 // Console is the http.Handler set of the web console.
@@ -73,8 +76,8 @@ type Console struct {
 	relayTokens [][sha256.Size]byte
 
 	mu      sync.Mutex
-	revoked map[[sidLen]byte]time.Time // signed-out sessions until they expire (this process only)
-	used    map[[16]byte]time.Time     // relay tickets verified, until they expire (this process only)
+	revoked map[[sidLen]byte]time.Time // signed-out sessions until they expire (here; Shared has all replicas')
+	used    map[[16]byte]time.Time     // relay tickets verified, until they expire (here; Shared has all replicas')
 }
 
 // New builds the console.
@@ -204,6 +207,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.revoke(s)
+	c.signOutShared(r.Context(), s)
 	http.SetCookie(w, c.cookie(r, "", -1))
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -303,9 +307,9 @@ func (c *Console) revoke(s session) {
 
 func (c *Console) isRevoked(s session) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	_, ok := c.revoked[s.sid]
-	return ok
+	c.mu.Unlock()
+	return ok || c.signedOutShared(s.sid)
 }
 
 func (c *Console) cookie(r *http.Request, value string, maxAge int) *http.Cookie {

@@ -168,12 +168,19 @@ func (c *Console) verifyTicket(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnauthorized, "bad, expired or used ticket: ask the console for a new one")
 		return
 	}
-	switch c.useTicket(t, now) {
+	err = c.useTicket(t, now)
+	if err == nil {
+		err = c.useTicketShared(r.Context(), t)
+	}
+	switch err {
 	case errTicketUsed:
 		httpError(w, http.StatusUnauthorized, "bad, expired or used ticket: ask the console for a new one")
 		return
 	case errTicketsFull:
 		httpError(w, http.StatusServiceUnavailable, "too many tickets in flight, retry")
+		return
+	case errTicketsUnchecked:
+		httpError(w, http.StatusServiceUnavailable, "ticket use cannot be checked now, retry")
 		return
 	}
 	p, err := c.opt.Auth.Authenticate(r.Context(), t.token)
@@ -201,11 +208,12 @@ func (c *Console) verifyTicket(w http.ResponseWriter, r *http.Request) {
 var (
 	errTicketUsed  = errors.New("ticket already used")
 	errTicketsFull = errors.New("too many live tickets")
+	// errTicketsUnchecked: Shared could not say whether the ticket was used.
+	errTicketsUnchecked = errors.New("ticket use cannot be checked")
 )
 
-// useTicket records t as used until it expires. Single use holds per
-// process; a ticket replayed to another replica within TicketTTL is the
-// limit of that (it still names one device and the same session).
+// useTicket records t as used here until it expires; useTicketShared then
+// makes single use hold across the replicas (Options.Shared).
 func (c *Console) useTicket(t ticket, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
