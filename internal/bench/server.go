@@ -126,8 +126,15 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		_ = s.Stop()
 		return nil, err
 	}
-	if m := pickupServing.FindStringSubmatch(s.stderr.String()); m != nil && m[1] != "off" {
-		s.pickupAddr = m[1]
+	// The serving line follows readiness by a moment; without it the
+	// gateway's port is unknown and a workload would dial the default.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := pickupServing.FindStringSubmatch(s.stderr.String()); m != nil {
+			if m[1] != "off" {
+				s.pickupAddr = m[1]
+			}
+			break
+		}
 	}
 	return s, nil
 }
