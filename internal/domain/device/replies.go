@@ -30,7 +30,9 @@ type reply struct {
 }
 
 func newReplies(ttl time.Duration, max int) *replies {
-	return &replies{ttl: ttl, max: max, m: make(map[Key]*reply), order: make([]Key, max)}
+	// The ring starts small and doubles up to max: an idle server does not
+	// hold max keys' worth of memory.
+	return &replies{ttl: ttl, max: max, m: make(map[Key]*reply), order: make([]Key, min(max, 64))}
 }
 
 // begin returns the entry for k and whether the caller leads (must call
@@ -44,10 +46,16 @@ func (r *replies) begin(k Key, now time.Time) (*reply, bool) {
 	}
 	if r.n == r.max {
 		r.pop()
+	} else if r.n == len(r.order) {
+		out := make([]Key, min(2*len(r.order), r.max))
+		for i := range r.n {
+			out[i] = r.order[(r.head+i)%len(r.order)]
+		}
+		r.order, r.head = out, 0
 	}
 	e := &reply{done: make(chan struct{}), at: now}
 	r.m[k] = e
-	r.order[(r.head+r.n)%r.max] = k
+	r.order[(r.head+r.n)%len(r.order)] = k
 	r.n++
 	return e, true
 }
@@ -92,6 +100,6 @@ func (r *replies) pop() {
 	// window (the store still dedupes).
 	delete(r.m, r.order[r.head])
 	r.order[r.head] = Key{}
-	r.head = (r.head + 1) % r.max
+	r.head = (r.head + 1) % len(r.order)
 	r.n--
 }

@@ -40,6 +40,34 @@ func TestRepliesShareTheFirstAnswerAndExpireInOrder(t *testing.T) {
 	}
 }
 
+// The ring grows from a small start up to max while keeping insertion
+// order, through growths and wrap-arounds: exactly the newest max keys stay.
+func TestRepliesGrowToTheirBoundInOrder(t *testing.T) {
+	const max = 300 // not a power of two: growth ends on the bound
+	r := newReplies(time.Hour, max)
+	if len(r.order) >= max {
+		t.Fatalf("ring starts at %d slots, want fewer than max %d", len(r.order), max)
+	}
+	t0 := time.Unix(1000, 0)
+	k := func(n int) Key { return Key{"d", 1, uint32(n)} }
+	for n := range 1000 {
+		e, lead := r.begin(k(n), t0)
+		if !lead {
+			t.Fatalf("key %d does not lead", n)
+		}
+		r.finish(k(n), e, Downlink{}, nil)
+	}
+	if len(r.order) != max || r.n != max || len(r.m) != max {
+		t.Fatalf("ring %d, n %d, map %d; want all %d", len(r.order), r.n, len(r.m), max)
+	}
+	for n := range 1000 {
+		_, cached := r.m[k(n)]
+		if want := n >= 1000-max; cached != want {
+			t.Fatalf("key %d cached %v, want %v", n, cached, want)
+		}
+	}
+}
+
 func TestRepliesForgetFailures(t *testing.T) {
 	r := newReplies(time.Minute, 8)
 	k := Key{"d", 1, 1}

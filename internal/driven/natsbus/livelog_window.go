@@ -232,7 +232,7 @@ func (w *LiveWindow) Follow(ctx context.Context, deliver func(livelog.Entry)) er
 // followBuffer is how many lines may wait between the subscription and
 // deliver. When it is full the subscription waits, and the server holds the
 // rest (flow control of the pull): nothing is dropped.
-const followBuffer = 4096
+const followBuffer = 1024
 
 // follow consumes until ctx ends, the consumer fails, or the stream's epoch
 // changes.

@@ -38,7 +38,9 @@ type exchange struct {
 }
 
 func newExchanges(ttl time.Duration, max int) *exchanges {
-	return &exchanges{ttl: ttl, max: max, m: make(map[exKey]*exchange), peers: make(map[netip.AddrPort]int32), ring: make([]exKey, max)}
+	// The ring starts small and doubles up to max: an idle server does not
+	// hold max keys' worth of memory.
+	return &exchanges{ttl: ttl, max: max, m: make(map[exKey]*exchange), peers: make(map[netip.AddrPort]int32), ring: make([]exKey, min(max, 64))}
 }
 
 // claim returns (nil, true) when the caller is the first to see k and must
@@ -54,10 +56,12 @@ func (x *exchanges) claim(k exKey, now time.Time) (resp []byte, first bool) {
 	}
 	if x.n == x.max {
 		x.pop()
+	} else if x.n == len(x.ring) {
+		x.ring, x.head = grow(x.ring, x.head, x.n, x.max), 0
 	}
 	x.m[k] = &exchange{at: now.UnixNano()}
 	x.peers[k.peer]++
-	x.ring[(x.head+x.n)%x.max] = k
+	x.ring[(x.head+x.n)%len(x.ring)] = k
 	x.n++
 	return nil, true
 }
@@ -89,7 +93,7 @@ func (x *exchanges) pop() {
 		}
 	}
 	x.ring[x.head] = exKey{}
-	x.head = (x.head + 1) % x.max
+	x.head = (x.head + 1) % len(x.ring)
 	x.n--
 }
 
@@ -99,4 +103,14 @@ func (x *exchanges) sessions() int {
 	defer x.mu.Unlock()
 	x.expire(time.Now().UnixNano())
 	return len(x.peers)
+}
+
+// grow returns ring with its n entries from head moved to the front of a
+// ring twice as long (at most max).
+func grow[T any](ring []T, head, n, max int) []T {
+	out := make([]T, min(2*len(ring), max))
+	for i := range n {
+		out[i] = ring[(head+i)%len(ring)]
+	}
+	return out
 }
