@@ -21,8 +21,22 @@ type Report struct {
 
 // ReportOf splits an uplink's configuration into what is kept and what is
 // marked invalid (see Uplink.Validate, which leaves bad entries for this).
+// When every entry is valid (the common case) Config is u.Config itself,
+// not a copy: nothing writes to a report's Config.
 func ReportOf(u Uplink) Report {
-	r := Report{Boot: u.BootCount, Uplink: u.UplinkCount, Ack: u.Ack, Config: map[string]string{}}
+	r := Report{Boot: u.BootCount, Uplink: u.UplinkCount, Ack: u.Ack}
+	valid := true
+	for k, v := range u.Config {
+		if entryProblem(k, v) != "" {
+			valid = false
+			break
+		}
+	}
+	if valid && u.Config != nil {
+		r.Config = u.Config
+		return r
+	}
+	r.Config = map[string]string{}
 	for k, v := range u.Config {
 		if why := entryProblem(k, v); why != "" {
 			if r.Invalid == nil {

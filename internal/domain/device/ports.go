@@ -118,13 +118,17 @@ type LiveLog interface {
 	Publish(deviceID string, line Line)
 }
 
-// Line is one live-log line, as the live-logs flow delivers it.
+// Line is one live-log line, as the live-logs flow delivers it. Encode it
+// with AppendJSON (or encoding/json, which gives the same bytes).
 type Line struct {
 	DeviceID  string         `json:"deviceId"`
 	Timestamp time.Time      `json:"timestamp"`
 	Type      string         `json:"type"` // any kind: "uplink", "error", "config", ...
 	Message   string         `json:"message"`
 	Data      map[string]any `json:"data,omitempty"`
+	// uplink is the data of an uplink line (Data is then nil): AppendJSON
+	// renders it from the uplink, so no map is built per uplink.
+	uplink *Uplink
 }
 
 // Downlinks decides what an uplink's reply carries. The reconciliation flow

@@ -22,11 +22,15 @@ type replies struct {
 	n     int
 }
 
+// A reply's done channel is made only when a follower waits (duplicates
+// are rare, and a channel per uplink held for the whole window was a good
+// part of the live heap); finished is set under replies.mu.
 type reply struct {
-	done chan struct{}
-	at   time.Time
-	dl   Downlink
-	err  error
+	done     chan struct{}
+	finished bool
+	at       time.Time
+	dl       Downlink
+	err      error
 }
 
 func newReplies(ttl time.Duration, max int) *replies {
@@ -42,6 +46,9 @@ func (r *replies) begin(k Key, now time.Time) (*reply, bool) {
 	defer r.mu.Unlock()
 	r.expire(now)
 	if e, ok := r.m[k]; ok {
+		if !e.finished && e.done == nil {
+			e.done = make(chan struct{})
+		}
 		return e, false
 	}
 	if r.n == r.max {
@@ -53,7 +60,7 @@ func (r *replies) begin(k Key, now time.Time) (*reply, bool) {
 		}
 		r.order, r.head = out, 0
 	}
-	e := &reply{done: make(chan struct{}), at: now}
+	e := &reply{at: now}
 	r.m[k] = e
 	r.order[(r.head+r.n)%len(r.order)] = k
 	r.n++
@@ -63,20 +70,27 @@ func (r *replies) begin(k Key, now time.Time) (*reply, bool) {
 // finish publishes the leader's outcome. A failed uplink is forgotten, so a
 // retransmission is processed afresh rather than answered with the failure.
 func (r *replies) finish(k Key, e *reply, dl Downlink, err error) {
-	e.dl, e.err = dl, err
-	if err != nil {
-		r.mu.Lock()
-		if r.m[k] == e {
-			delete(r.m, k)
-		}
-		r.mu.Unlock()
+	r.mu.Lock()
+	e.dl, e.err, e.finished = dl, err, true
+	if err != nil && r.m[k] == e {
+		delete(r.m, k)
 	}
-	close(e.done)
+	done := e.done
+	r.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 }
 
 func (r *replies) wait(ctx context.Context, e *reply) (Downlink, error) {
+	r.mu.Lock()
+	finished, done := e.finished, e.done
+	r.mu.Unlock()
+	if finished {
+		return e.dl, e.err
+	}
 	select {
-	case <-e.done:
+	case <-done:
 		return e.dl, e.err
 	case <-ctx.Done():
 		return Downlink{}, ctx.Err()

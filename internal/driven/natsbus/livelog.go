@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -77,6 +76,17 @@ type LiveLog struct {
 
 type lineQueue struct{ lines [][]byte }
 
+// lineBufs recycles encoded lines: a line's buffer is free again once the
+// publish returned (nats.go has copied it into its write buffer by then).
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func putLineBuf(b []byte) {
+	if cap(b) <= 16<<10 { // an odd huge line is not kept
+		b = b[:0]
+		lineBufs.Put(&b)
+	}
+}
+
 var _ device.LiveLog = (*LiveLog)(nil)
 
 func NewLiveLog(js jetstream.JetStream, o LiveLogOptions) (*LiveLog, error) {
@@ -108,8 +118,10 @@ func NewLiveLog(js jetstream.JetStream, o LiveLogOptions) (*LiveLog, error) {
 
 // Publish queues line for storage and returns at once.
 func (l *LiveLog) Publish(deviceID string, line device.Line) {
-	b, err := json.Marshal(line)
+	bp := lineBufs.Get().(*[]byte)
+	b, err := line.AppendJSON((*bp)[:0])
 	if err != nil || deviceID == "" {
+		lineBufs.Put(bp)
 		l.drop(deviceID, errors.Join(err, errors.New("bad line")))
 		return
 	}
@@ -123,6 +135,8 @@ func (l *LiveLog) Publish(deviceID string, line device.Line) {
 	}
 	if err != nil {
 		l.mu.Unlock()
+		*bp = b
+		lineBufs.Put(bp)
 		l.drop(deviceID, err)
 		return
 	}
@@ -178,6 +192,7 @@ func (l *LiveLog) run(deviceID string, q *lineQueue) {
 		l.mu.Unlock()
 
 		seq, err := l.store(deviceID, b, prev, known)
+		putLineBuf(b)
 		l.mu.Lock()
 		if err != nil {
 			delete(l.last, deviceID)
@@ -211,10 +226,8 @@ func (l *LiveLog) store(deviceID string, b []byte, prev uint64, known bool) (uin
 			prev, err = l.lastSeq(subject)
 		}
 		if err == nil {
-			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
-			p := strconv.FormatUint(prev, 10)
-			msg.Header[expectedLastSubjSeqHeader] = []string{p}
-			msg.Header[PrevHeader] = []string{p}
+			p := []string{strconv.FormatUint(prev, 10)} // read-only: both headers share it
+			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{expectedLastSubjSeqHeader: p, PrevHeader: p}}
 			ctx, cancel := context.WithTimeout(l.ctx, liveLogPublishWait)
 			ack, err = l.js.PublishMsg(ctx, msg)
 			cancel()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
@@ -29,35 +28,12 @@ func encodeValues(v device.Values) string {
 	return string(b)
 }
 
-func decodeValues(s string) (device.Values, error) {
-	var m map[string]docEntry
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt configuration document", Err: err}
-	}
-	out := make(device.Values, len(m))
-	for k, e := range m {
-		out[k] = device.Entry{Value: e.V, UpdatedAt: fromMicros(e.T)}
-	}
-	return out, nil
-}
-
 func encodeReasons(m map[string]string) string {
 	if m == nil {
 		return "{}"
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
-}
-
-func decodeReasons(s string) (map[string]string, error) {
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, &domain.Error{Code: domain.CodeInternal, Op: "sqlstore", Msg: "corrupt reasons", Err: err}
-	}
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return m, nil
 }
 
 const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at"

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -28,4 +29,28 @@ func newer(a, b device.Record) bool {
 		return a.BootCount > b.BootCount
 	}
 	return a.UplinkCount > b.UplinkCount
+}
+
+// appendAckJSON writes a ConfigAck as encoding/json does (the ack column
+// has always held json.Marshal(device.ConfigAck)).
+func appendAckJSON(b []byte, a device.ConfigAck) []byte {
+	b = append(b, `{"AppliedVersion":`...)
+	b = strconv.AppendUint(b, a.AppliedVersion, 10)
+	if a.Results == nil {
+		return append(b, `,"Results":null}`...)
+	}
+	b = append(b, `,"Results":[`...)
+	for i, r := range a.Results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Key":`...)
+		b = device.AppendJSONString(b, r.Key)
+		b = append(b, `,"Status":`...)
+		b = device.AppendJSONString(b, string(r.Status))
+		b = append(b, `,"Reason":`...)
+		b = device.AppendJSONString(b, r.Reason)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
 }

@@ -2,7 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/json"
+	"sync"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -25,27 +25,71 @@ const (
 			reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at`
 )
 
+// unnestCols are the column arrays of one batch. They are reused across
+// batches (a batch of 512 uplinks is some 30 slices and maps), and the
+// reported configurations are encoded into one buffer that the text[]
+// parameters slice, instead of a string per uplink.
+type unnestCols struct {
+	ids, reasons                            []string
+	boots, ups, ats, sl, mo, gn, wi, ot, dt []int64
+	latest                                  map[string]int
+	fresh                                   map[device.Key]bool
+
+	sIDs, sKinds                    []string
+	sAts, sBoots, sUps, sIdx, sVals []int64
+	sBSSID                          [][]byte
+	bssids                          [][6]byte
+	cIDs, cFw, cHw                  []string
+	cConf, cAck                     [][]byte
+	cBoots, cUps, cAts              []int64
+	cEnds                           []int // end offsets in buf: config, ack, config, ack, ...
+	buf                             []byte
+}
+
+var unnestPool = sync.Pool{New: func() any {
+	return &unnestCols{latest: map[string]int{}, fresh: map[device.Key]bool{}}
+}}
+
+func (c *unnestCols) reset() {
+	c.ids, c.reasons = c.ids[:0], c.reasons[:0]
+	c.boots, c.ups, c.ats, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt = c.boots[:0], c.ups[:0], c.ats[:0], c.sl[:0], c.mo[:0], c.gn[:0], c.wi[:0], c.ot[:0], c.dt[:0]
+	clear(c.latest)
+	clear(c.fresh)
+	c.sIDs, c.sKinds = c.sIDs[:0], c.sKinds[:0]
+	c.sAts, c.sBoots, c.sUps, c.sIdx, c.sVals = c.sAts[:0], c.sBoots[:0], c.sUps[:0], c.sIdx[:0], c.sVals[:0]
+	clear(c.sBSSID) // drop references into the previous batch
+	c.sBSSID, c.bssids = c.sBSSID[:0], c.bssids[:0]
+	clear(c.cIDs)
+	c.cIDs, c.cFw, c.cHw = c.cIDs[:0], c.cFw[:0], c.cHw[:0]
+	clear(c.cConf)
+	clear(c.cAck)
+	c.cConf, c.cAck = c.cConf[:0], c.cAck[:0]
+	c.cBoots, c.cUps, c.cAts, c.cEnds, c.buf = c.cBoots[:0], c.cUps[:0], c.cAts[:0], c.cEnds[:0], c.buf[:0]
+}
+
 func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) error {
-	n := len(recs)
-	var (
-		ids, reasons                            = make([]string, n), make([]string, n)
-		boots, ups, ats, sl, mo, gn, wi, ot, dt = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n),
-			make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	)
-	latest := map[string]int{}
+	c := unnestPool.Get().(*unnestCols)
+	defer func() {
+		c.reset()
+		clear(c.ids) // no device ids kept alive by the pool
+		clear(c.sIDs)
+		unnestPool.Put(c)
+	}()
+	c.reset()
 	for i, r := range recs {
 		a := r.Activity
-		ids[i], boots[i], ups[i], ats[i], reasons[i] = r.DeviceID, int64(r.BootCount), int64(r.UplinkCount), micros(r.ReceivedAt), string(r.RebootReason)
-		sl[i], mo[i], gn[i], wi[i], ot[i], dt[i] = int64(a.Sleep), int64(a.Modem), int64(a.GNSS), int64(a.WiFi), int64(a.Other), r.DeviceTimeMs
-		if j, ok := latest[r.DeviceID]; !ok || newer(r, recs[j]) {
-			latest[r.DeviceID] = i
+		c.ids, c.boots, c.ups, c.ats, c.reasons = append(c.ids, r.DeviceID), append(c.boots, int64(r.BootCount)),
+			append(c.ups, int64(r.UplinkCount)), append(c.ats, micros(r.ReceivedAt)), append(c.reasons, string(r.RebootReason))
+		c.sl, c.mo, c.gn, c.wi, c.ot, c.dt = append(c.sl, int64(a.Sleep)), append(c.mo, int64(a.Modem)), append(c.gn, int64(a.GNSS)),
+			append(c.wi, int64(a.WiFi)), append(c.ot, int64(a.Other)), append(c.dt, r.DeviceTimeMs)
+		if j, ok := c.latest[r.DeviceID]; !ok || newer(r, recs[j]) {
+			c.latest[r.DeviceID] = i
 		}
 	}
-	rows, err := t.tx.QueryContext(ctx, pgInsertActivity, ids, boots, ups, ats, reasons, sl, mo, gn, wi, ot, dt)
+	rows, err := t.tx.QueryContext(ctx, pgInsertActivity, c.ids, c.boots, c.ups, c.ats, c.reasons, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt)
 	if err != nil {
 		return classify(err)
 	}
-	fresh := map[device.Key]bool{}
 	for rows.Next() {
 		var k device.Key
 		var b, u int64
@@ -54,48 +98,61 @@ func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) erro
 			return classify(err)
 		}
 		k.BootCount, k.UplinkCount = uint32(b), uint32(u)
-		fresh[k] = true
+		c.fresh[k] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return classify(err)
 	}
 
-	var sIDs, sKinds []string
-	var sAts, sBoots, sUps, sIdx, sVals []int64
-	var sBSSID [][]byte
 	for _, r := range recs {
-		if !fresh[r.Key()] {
+		if !c.fresh[r.Key()] {
 			continue
 		}
-		delete(fresh, r.Key())
-		add := func(idx int, kind string, v int64, b []byte) {
-			sIDs, sAts, sBoots, sUps = append(sIDs, r.DeviceID), append(sAts, micros(r.ReceivedAt)), append(sBoots, int64(r.BootCount)), append(sUps, int64(r.UplinkCount))
-			sIdx, sKinds, sVals, sBSSID = append(sIdx, int64(idx)), append(sKinds, kind), append(sVals, v), append(sBSSID, b)
-		}
-		for i, c := range r.Temperatures {
-			add(i, "t", int64(c), nil)
+		delete(c.fresh, r.Key())
+		at := micros(r.ReceivedAt)
+		for i, t := range r.Temperatures {
+			c.addSensor(r, at, i, "t", int64(t), false)
 		}
 		for i, w := range r.WifiScans {
-			b := w.BSSID
-			add(len(r.Temperatures)+i, "w", int64(w.RSSIdBm), b[:])
+			c.bssids = append(c.bssids, w.BSSID)
+			c.addSensor(r, at, len(r.Temperatures)+i, "w", int64(w.RSSIdBm), true)
 		}
 	}
-	if len(sIDs) > 0 {
-		if _, err := t.tx.ExecContext(ctx, pgInsertSensor, sIDs, sAts, sBoots, sUps, sIdx, sKinds, sVals, sBSSID); err != nil {
+	if len(c.sIDs) > 0 {
+		// The BSSIDs are sliced only now: c.bssids no longer grows.
+		next := 0
+		for i, kind := range c.sKinds {
+			if kind == "w" {
+				c.sBSSID[i] = c.bssids[next][:]
+				next++
+			}
+		}
+		if _, err := t.tx.ExecContext(ctx, pgInsertSensor, c.sIDs, c.sAts, c.sBoots, c.sUps, c.sIdx, c.sKinds, c.sVals, c.sBSSID); err != nil {
 			return classify(err)
 		}
 	}
 
-	var cIDs, cConf, cAck, cFw, cHw []string
-	var cBoots, cUps, cAts []int64
-	for _, i := range latest {
-		r := recs[i]
-		conf, _ := json.Marshal(r.Config)
-		ack, _ := json.Marshal(r.Ack)
-		cIDs, cConf, cAck, cFw, cHw = append(cIDs, r.DeviceID), append(cConf, string(conf)), append(cAck, string(ack)), append(cFw, r.Firmware), append(cHw, r.Hardware)
-		cBoots, cUps, cAts = append(cBoots, int64(r.BootCount)), append(cUps, int64(r.UplinkCount)), append(cAts, micros(r.ReceivedAt))
+	for _, i := range c.latest {
+		r := &recs[i]
+		c.buf = device.AppendJSONStringMap(c.buf, r.Config)
+		c.cEnds = append(c.cEnds, len(c.buf))
+		c.buf = appendAckJSON(c.buf, r.Ack)
+		c.cEnds = append(c.cEnds, len(c.buf))
+		c.cIDs, c.cFw, c.cHw = append(c.cIDs, r.DeviceID), append(c.cFw, r.Firmware), append(c.cHw, r.Hardware)
+		c.cBoots, c.cUps, c.cAts = append(c.cBoots, int64(r.BootCount)), append(c.cUps, int64(r.UplinkCount)), append(c.cAts, micros(r.ReceivedAt))
 	}
-	_, err = t.tx.ExecContext(ctx, pgUpsertConfig, cIDs, cConf, cAck, cFw, cHw, cBoots, cUps, cAts)
+	start := 0
+	for j := 0; j < len(c.cEnds); j += 2 {
+		c.cConf = append(c.cConf, c.buf[start:c.cEnds[j]])
+		c.cAck = append(c.cAck, c.buf[c.cEnds[j]:c.cEnds[j+1]])
+		start = c.cEnds[j+1]
+	}
+	_, err = t.tx.ExecContext(ctx, pgUpsertConfig, c.cIDs, c.cConf, c.cAck, c.cFw, c.cHw, c.cBoots, c.cUps, c.cAts)
 	return classify(err)
+}
+
+func (c *unnestCols) addSensor(r device.Record, at int64, idx int, kind string, v int64, wifi bool) {
+	c.sIDs, c.sAts, c.sBoots, c.sUps = append(c.sIDs, r.DeviceID), append(c.sAts, at), append(c.sBoots, int64(r.BootCount)), append(c.sUps, int64(r.UplinkCount))
+	c.sIdx, c.sKinds, c.sVals, c.sBSSID = append(c.sIdx, int64(idx)), append(c.sKinds, kind), append(c.sVals, v), append(c.sBSSID, nil)
 }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -64,11 +63,14 @@ func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) err
 			idx++
 		}
 	}
+	var buf []byte
 	for _, i := range latest {
 		r := recs[i]
-		cfg, _ := json.Marshal(r.Config)
-		ack, _ := json.Marshal(r.Ack)
-		if _, err := conf.ExecContext(ctx, r.DeviceID, string(cfg), string(ack), r.Firmware, r.Hardware,
+		buf = device.AppendJSONStringMap(buf[:0], r.Config)
+		n := len(buf)
+		buf = appendAckJSON(buf, r.Ack)
+		// Strings, not []byte: SQLite would store a blob.
+		if _, err := conf.ExecContext(ctx, r.DeviceID, string(buf[:n]), string(buf[n:]), r.Firmware, r.Hardware,
 			int64(r.BootCount), int64(r.UplinkCount), micros(r.ReceivedAt)); err != nil {
 			return classify(err)
 		}

@@ -94,9 +94,18 @@ func (s *Server) ServeUDP(ctx context.Context, conn *net.UDPConn) error {
 // maxOptions bounds the options of a request; more is garbage.
 const maxOptions = 32
 
+var optionBufs = sync.Pool{New: func() any { o := make(message.Options, 0, maxOptions); return &o }}
+
 func (s *Server) datagram(ctx context.Context, conn *net.UDPConn, peer netipAddrPort, b []byte) {
 	b = append([]byte(nil), b...) // the read buffer is reused; the request outlives it
-	m := message.Message{Options: make(message.Options, 0, maxOptions)}
+	// The options are read only here (parseRequest copies what it needs),
+	// so their array (1 KiB) goes back to the pool when this returns.
+	opts := optionBufs.Get().(*message.Options)
+	m := message.Message{Options: (*opts)[:0]}
+	defer func() {
+		clear((*opts)[:cap(*opts)]) // no references into old datagrams
+		optionBufs.Put(opts)
+	}()
 	if _, err := coder.DefaultCoder.Decode(b, &m); err != nil {
 		s.metrics.dropped.WithLabelValues("garbage").Inc()
 		return
@@ -131,6 +140,7 @@ func (s *Server) datagram(ctx context.Context, conn *net.UDPConn, peer netipAddr
 		return
 	}
 	r, bad := parseRequest(&m, b)
+	m.Options = nil
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
