@@ -32,7 +32,8 @@ func TestBenchStreamSmoke(t *testing.T) {
 		}
 		x := res.Extra
 		if x["lost"] != 0.0 || x["duplicates"] != 0.0 || x["gaps"] != 0.0 || x["order_gaps"] != 0.0 {
-			t.Errorf("%s: lost %v duplicates %v gaps %v order_gaps %v", res.Workload, x["lost"], x["duplicates"], x["gaps"], x["order_gaps"])
+			t.Errorf("%s: lost %v duplicates %v gaps %v order_gaps %v (serve dropped %v live-log lines, retried %v publishes)",
+				res.Workload, x["lost"], x["duplicates"], x["gaps"], x["order_gaps"], x["server_livelog_dropped"], x["server_livelog_publish_retries"])
 		}
 		if acked, _ := x["hot_uplinks_acked"].(float64); acked < 100 || res.Latency.Count < int64(acked)*4/2 {
 			t.Errorf("%s: acked %v, delivered latencies %d", res.Workload, x["hot_uplinks_acked"], res.Latency.Count)

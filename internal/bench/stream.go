@@ -333,6 +333,12 @@ func (s *Stream) run(ctx context.Context, env Env) (Result, error) {
 		extra["hop_p50_ms"] = res.Latency.P50 - ll.P50
 		extra["hop_p99_ms"] = res.Latency.P99 - ll.P99
 	}
+	// Lines serve itself dropped (publish failed or timed out) explain a
+	// loss the subscribers cannot.
+	if env.Server != nil {
+		extra["server_livelog_dropped"] = scrapeMetric(env.ServerURL, "liveplane_livelog_dropped_total")
+		extra["server_livelog_publish_retries"] = scrapeMetric(env.ServerURL, "liveplane_livelog_publish_retries_total")
+	}
 	sampler.report(extra)
 	res.Extra = extra
 	return res, nil

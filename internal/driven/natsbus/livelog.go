@@ -2,10 +2,13 @@ package natsbus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +70,12 @@ type LiveLog struct {
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 
+	// idPrefix and nextID name each line for the stream's deduplication
+	// (Nats-Msg-Id), unique across processes and restarts.
+	idPrefix string
+	nextID   atomic.Uint64
+	retried  prometheus.Counter
+
 	mu     sync.Mutex
 	closed bool
 	queues map[string]*lineQueue
@@ -91,8 +100,15 @@ var _ device.LiveLog = (*LiveLog)(nil)
 
 func NewLiveLog(js jetstream.JetStream, o LiveLogOptions) (*LiveLog, error) {
 	ctx, stop := context.WithCancel(context.Background())
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
 	l := &LiveLog{js: js, log: o.Logger, ensure: o.Ensure, ctx: ctx, stop: stop,
-		queues: map[string]*lineQueue{}, last: map[string]uint64{},
+		idPrefix: "ll-" + hex.EncodeToString(rnd[:]) + "-",
+		queues:   map[string]*lineQueue{}, last: map[string]uint64{},
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_livelog_publish_retries_total",
+			Help: "Live-log publishes sent again because the stream's answer did not come in time (deduplicated by Nats-Msg-Id).",
+		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_livelog_dropped_total",
 			Help: "Live-log lines not stored (bus down, or the device's publish queue full).",
@@ -110,6 +126,9 @@ func NewLiveLog(js jetstream.JetStream, o LiveLogOptions) (*LiveLog, error) {
 			return nil, err
 		}
 		if l.published, err = register(reg, l.published); err != nil {
+			return nil, err
+		}
+		if l.retried, err = register(reg, l.retried); err != nil {
 			return nil, err
 		}
 	}
@@ -213,9 +232,12 @@ func (l *LiveLog) run(deviceID string, q *lineQueue) {
 
 // store publishes one line expecting prev as the subject's last seq; when
 // another publisher got there first (or prev is unknown) it reads the
-// subject's actual last seq and tries again.
+// subject's actual last seq and tries again. A publish whose answer did not
+// come in time is sent again as it was: the line's Nats-Msg-Id makes the
+// stream store it once, and a copy that did land answers with its seq.
 func (l *LiveLog) store(deviceID string, b []byte, prev uint64, known bool) (uint64, error) {
 	subject := LiveLogSubjectPrefix + deviceID
+	id := []string{l.idPrefix + strconv.FormatUint(l.nextID.Add(1), 36)}
 	var err error
 	for range liveLogAttempts {
 		if l.ctx.Err() != nil {
@@ -227,7 +249,7 @@ func (l *LiveLog) store(deviceID string, b []byte, prev uint64, known bool) (uin
 		}
 		if err == nil {
 			p := []string{strconv.FormatUint(prev, 10)} // read-only: both headers share it
-			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{expectedLastSubjSeqHeader: p, PrevHeader: p}}
+			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{expectedLastSubjSeqHeader: p, PrevHeader: p, jetstream.MsgIDHeader: id}}
 			ctx, cancel := context.WithTimeout(l.ctx, liveLogPublishWait)
 			ack, err = l.js.PublishMsg(ctx, msg)
 			cancel()
@@ -237,6 +259,12 @@ func (l *LiveLog) store(deviceID string, b []byte, prev uint64, known bool) (uin
 			return ack.Sequence, nil
 		case isWrongLastSeq(err):
 			known = false
+		case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) && l.js.Conn().IsConnected():
+			// Connected, but the stream (or this process) was slower than
+			// liveLogPublishWait: same line, same id, again. With the
+			// connection down the line is dropped instead, as before:
+			// lines are best effort and must not pile up behind an outage.
+			l.retried.Inc()
 		case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
 			errors.Is(err, jetstream.ErrStreamNotFound):
 			if l.ensure == nil {
