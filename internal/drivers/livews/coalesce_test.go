@@ -187,7 +187,7 @@ func TestCoalescingStuckSubscriberDelaysNobody(t *testing.T) {
 	const subs, burst = 20, 1000
 	fo := newFanout(t, subs, livews.Options{QueueFrames: 256, LagTimeout: 500 * time.Millisecond})
 	stuck := fo.e.dial(t, "deviceId="+fo.e.dev, fo.e.key) // never reads
-	big := bytes.Repeat([]byte("x"), 1000) // 1,000 lines: more than its socket buffers and queue hold
+	big := bytes.Repeat([]byte("x"), 1000)                // 1,000 lines: more than its socket buffers and queue hold
 	fo.body = append(append([]byte(`{"deviceId":"`+fo.e.dev+`","message":"`), big...), `"}`...)
 	fo.deliver(100) // back to back: the hub starts coalescing
 	for range (burst - 100) / 10 {

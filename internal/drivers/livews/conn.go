@@ -47,8 +47,8 @@ type conn struct {
 	lastSeq      uint64 // seq of the last line queued or sent
 	pending      []pendingLine
 	queue        [][]byte
-	writing      bool // a goroutine (writer or flusher) owns the queue's drain
-	dirty        bool // in the flusher's next round
+	writing      bool   // a goroutine (writer or flusher) owns the queue's drain
+	dirty        bool   // in the flusher's next round
 	reason       string // why it is closing
 	awaitingPong bool
 }

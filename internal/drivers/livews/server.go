@@ -51,8 +51,8 @@ type Options struct {
 	// MaxFlushDelay bounds the pause between two flush rounds when the hub
 	// coalesces writes (flush.go): the latency a line may gain under load.
 	MaxFlushDelay time.Duration // default 20ms
-	Registerer     prometheus.Registerer
-	Logger         *slog.Logger
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 }
 
 // Server is the /ws endpoint and its hub.
