@@ -266,7 +266,8 @@ func (c *Client) session(ctx context.Context, handle func(Event) error) (connect
 			conn.Close(websocket.StatusUnsupportedData, "bad frame")
 			return connected, err
 		}
-		var events []Event
+		var buf [2]Event // at most a gap and what follows it, on the stack
+		events := buf[:0]
 		switch {
 		case h != nil:
 			if connected {
