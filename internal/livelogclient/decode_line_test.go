@@ -91,4 +91,3 @@ func BenchmarkDecodeLine(b *testing.B) {
 		}
 	})
 }
-
