@@ -93,6 +93,9 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opt: opt, log: opt.Logger, hub: newHub(opt.MaxFlushDelay), metrics: m, conns: map[*conn]struct{}{}}
+	if err := s.hub.register(opt.Registerer); err != nil {
+		return nil, err
+	}
 	for _, t := range opt.ServiceTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
