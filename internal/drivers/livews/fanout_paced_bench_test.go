@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,8 @@ import (
 //	srv-ns/delivery   time in Deliver plus the flusher's rounds, per line per
 //	                  subscriber (the hub's goroutines never block, so ≈ CPU)
 //	writes/delivery   write(2)/writev(2) calls per line per subscriber
+//	p50-ms, p99-ms    Deliver -> a subscriber has read the frame (both in
+//	                  this process, so the subscribers' scheduling is in it)
 //
 //	go test -run XXX -bench FanOutPaced -benchtime 500x ./internal/drivers/livews
 func BenchmarkFanOutPaced(b *testing.B) {
@@ -45,6 +48,8 @@ func benchPaced(b *testing.B, subs int, every time.Duration) {
 	e := newEnv(b, livews.Options{QueueFrames: 4096, LagTimeout: 10 * time.Second})
 	var got atomic.Int64
 	var wg sync.WaitGroup
+	sentAt := make([]atomic.Int64, b.N) // unix ns of each line's Deliver
+	lat := make([][]time.Duration, subs)
 	epoch, last := "", uint64(0)
 	conns := make([]net.Conn, subs)
 	for i := range conns {
@@ -53,12 +58,17 @@ func benchPaced(b *testing.B, subs int, every time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			k := 0
 			for {
 				n, err := skipFrame(br)
 				if err != nil {
 					return
 				}
 				if n > 0 {
+					if k < len(sentAt) { // lines arrive in order, each once
+						lat[i] = append(lat[i], time.Duration(time.Now().UnixNano()-sentAt[k].Load()))
+					}
+					k++
 					got.Add(1)
 				}
 			}
@@ -76,6 +86,7 @@ func benchPaced(b *testing.B, subs int, every time.Duration) {
 		}
 		seq := prev + 1
 		t0 := time.Now()
+		sentAt[i].Store(t0.UnixNano())
 		e.srv.Deliver(livelog.Entry{DeviceID: e.dev, Seq: seq, Prev: prev, Epoch: epoch, Body: body})
 		inDeliver += time.Since(t0)
 		prev = seq
@@ -95,6 +106,13 @@ func benchPaced(b *testing.B, subs int, every time.Duration) {
 		b.ReportMetric(float64(w-w0)/float64(want), "writes/delivery")
 	}
 	b.ReportMetric(float64(want)/el.Seconds(), "delivered/s")
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100])/1e6, "p99-ms")
 	for _, c := range conns {
 		c.Close()
 	}
