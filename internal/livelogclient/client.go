@@ -253,8 +253,15 @@ func (c *Client) session(ctx context.Context, handle func(Event) error) (connect
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(c.opts.ReadLimit)
+	// Reads take a context that is never done, and ctx ending closes the
+	// socket once instead: the library arms and disarms a context callback
+	// around every frame it reads, which on a cancelable context costs a
+	// lock and two allocations per line.
+	stop := context.AfterFunc(ctx, func() { conn.CloseNow() })
+	defer stop()
+	rctx := context.Background()
 	for {
-		typ, b, err := conn.Read(ctx)
+		typ, b, err := conn.Read(rctx)
 		if err != nil {
 			return connected, err
 		}
@@ -266,7 +273,8 @@ func (c *Client) session(ctx context.Context, handle func(Event) error) (connect
 			conn.Close(websocket.StatusUnsupportedData, "bad frame")
 			return connected, err
 		}
-		var events []Event
+		var buf [2]Event // at most a gap and what follows it, on the stack
+		events := buf[:0]
 		switch {
 		case h != nil:
 			if connected {

@@ -76,7 +76,17 @@ var errBadFrame = errors.New("bad frame")
 
 // decode classifies one server frame: exactly one of the results is set.
 // A frame with a seq is a line; without one it is a hello or a control.
+// Lines take the fast path (decode_line.go); what it declines, and every
+// other frame, goes through json.Unmarshal.
 func decode(b []byte) (*Line, *Hello, *Control, error) {
+	if l, ok := decodeLine(b); ok {
+		return l, nil, nil, nil
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON is decode by json.Unmarshal.
+func decodeJSON(b []byte) (*Line, *Hello, *Control, error) {
 	var f frame
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %v", errBadFrame, err)

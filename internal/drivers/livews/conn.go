@@ -47,13 +47,15 @@ type conn struct {
 	lastSeq      uint64 // seq of the last line queued or sent
 	pending      []pendingLine
 	queue        [][]byte
-	writing      bool
+	writing      bool   // a goroutine (writer or flusher) owns the queue's drain
+	dirty        bool   // in the flusher's next round
 	reason       string // why it is closing
 	awaitingPong bool
 }
 
 // deliver takes a live line for this subscriber. Never blocks on the socket.
-func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more bool) {
+// coalesce: the hub is coalescing writes (flush.go).
+func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more, coalesce bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
@@ -64,7 +66,7 @@ func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more bool) 
 		}
 		c.pending = append(c.pending, pendingLine{seq, prev, epoch, frame})
 	case live:
-		c.liveLocked(seq, prev, epoch, frame, more)
+		c.liveLocked(seq, prev, epoch, frame, more, coalesce)
 	}
 }
 
@@ -72,9 +74,10 @@ func (c *conn) deliver(seq, prev uint64, epoch string, frame []byte, more bool) 
 // sent is skipped (the history/live seam), a line whose prev is not the last
 // seq sent means lines were skipped or the epoch changed, and the client must
 // resume to learn which. An idle socket gets the frame at once from this
-// goroutine (tryWrite), unless more lines are coming right now: then a
-// writer goroutine collects them and writes them together.
-func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more bool) {
+// goroutine (tryWrite), unless more lines are coming right now (then a
+// writer goroutine collects them and writes them together) or the hub is
+// coalescing (then the flusher's next round writes them).
+func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more, coalesce bool) {
 	switch {
 	case epoch != c.epoch:
 		c.failLocked(CloseResync, reasonResync, "resync: the stream epoch changed, resume")
@@ -89,8 +92,11 @@ func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more boo
 		return
 	}
 	c.lastSeq = seq
-	if !c.writing && !more {
+	if !c.writing && !c.dirty && !more && !coalesce {
 		attempted, rest, err := c.nc.tryWrite(frame)
+		if attempted {
+			c.srv.hub.fl.writes.Add(1)
+		}
 		switch {
 		case attempted && err != nil:
 			c.failLocked(websocket.StatusInternalError, reasonError, "")
@@ -106,7 +112,23 @@ func (c *conn) liveLocked(seq, prev uint64, epoch string, frame []byte, more boo
 		}
 	}
 	c.queue = append(c.queue, frame)
-	if !c.writing {
+	c.scheduleLocked(coalesce)
+}
+
+// scheduleLocked makes sure somebody writes the queue: its owner if it has
+// one, else the flusher's next round when coalescing, else a writer. A
+// queue half full does not wait for the next round: at a rate that fills
+// it within a round gap, its own writer drains it continuously, as in
+// direct mode, rather than the subscriber being closed as lagging.
+func (c *conn) scheduleLocked(coalesce bool) {
+	switch {
+	case c.writing:
+	case coalesce && len(c.queue) < c.srv.opt.QueueFrames/2:
+		if !c.dirty {
+			c.dirty = true
+			c.srv.hub.fl.add(c)
+		}
+	default:
 		c.writing = true
 		go c.write()
 	}
@@ -127,7 +149,7 @@ func (c *conn) goLive(epoch string, lastSeq uint64) {
 		if c.state != live {
 			break
 		}
-		c.liveLocked(p.seq, p.prev, p.epoch, p.frame, true)
+		c.liveLocked(p.seq, p.prev, p.epoch, p.frame, true, c.srv.hub.coalescing.Load())
 	}
 }
 
@@ -170,6 +192,7 @@ func (c *conn) write() {
 			}
 		}
 		err := c.nc.writeFrames(batch) // consumes batch's slice headers, not the frames
+		c.srv.hub.fl.writes.Add(1)
 		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {

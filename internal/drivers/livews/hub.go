@@ -2,6 +2,8 @@ package livews
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/liveplane/liveplane/internal/domain/livelog"
 )
@@ -11,12 +13,22 @@ import (
 // goroutine; dispatch encodes a line once, only when someone watches its
 // device, and hands the same bytes to each subscriber's queue without ever
 // blocking on a socket: a slow subscriber is closed, never waited for.
+// Each subscriber gets the line written at once, or, when that does not
+// keep up, in the flusher's next round (flush.go).
 type hub struct {
 	mu   sync.RWMutex
 	subs map[string][]*conn // device id -> its subscribers
+
+	coalescing    atomic.Bool // lines go to the flusher's rounds, not straight to sockets
+	maxFlushDelay time.Duration
+	fl            flusher
 }
 
-func newHub() *hub { return &hub{subs: map[string][]*conn{}} }
+func newHub(maxFlushDelay time.Duration) *hub {
+	h := &hub{subs: map[string][]*conn{}, maxFlushDelay: maxFlushDelay}
+	h.fl.h = h
+	return h
+}
 
 func (h *hub) add(c *conn) {
 	h.mu.Lock()
@@ -46,18 +58,24 @@ func (h *hub) remove(c *conn) {
 
 func (h *hub) dispatch(e livelog.Entry) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	list := h.subs[e.DeviceID]
 	if len(list) == 0 {
+		h.mu.RUnlock()
 		return
 	}
 	frame := lineFrame(e)
 	if frame == nil {
+		h.mu.RUnlock()
 		return
 	}
+	coalesce := h.coalescing.Load()
+	start := time.Now()
 	for _, c := range list {
-		c.deliver(e.Seq, e.Prev, e.Epoch, frame, e.More)
+		c.deliver(e.Seq, e.Prev, e.Epoch, frame, e.More, coalesce)
 	}
+	n := len(list)
+	h.mu.RUnlock()
+	h.fl.account(start, time.Now(), n, coalesce)
 }
 
 func (h *hub) count() int {

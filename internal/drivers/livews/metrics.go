@@ -51,3 +51,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// register exports the hub's write counters: syscalls per delivered line
+// is liveplane_ws_writes_total ÷ liveplane_ws_delivered_total.
+func (h *hub) register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "liveplane_ws_writes_total", Help: "write(2)/writev(2) calls carrying live-log lines to stream subscribers.",
+		}, func() float64 { return float64(h.fl.writes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "liveplane_ws_coalescing", Help: "1 while the hub writes lines in flush rounds instead of one write per line.",
+		}, func() float64 {
+			if h.coalescing.Load() {
+				return 1
+			}
+			return 0
+		}),
+	} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -48,8 +48,11 @@ type Options struct {
 	LagTimeout   time.Duration // a write blocked this long drops the subscriber; default 750ms
 	// HistoryTimeout bounds reading and sending the hello and history.
 	HistoryTimeout time.Duration // default 10s
-	Registerer     prometheus.Registerer
-	Logger         *slog.Logger
+	// MaxFlushDelay bounds the pause between two flush rounds when the hub
+	// coalesces writes (flush.go): the latency a line may gain under load.
+	MaxFlushDelay time.Duration // default 20ms
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 }
 
 // Server is the /ws endpoint and its hub.
@@ -79,6 +82,9 @@ func New(opt Options) (*Server, error) {
 	if opt.HistoryTimeout <= 0 {
 		opt.HistoryTimeout = 10 * time.Second
 	}
+	if opt.MaxFlushDelay <= 0 {
+		opt.MaxFlushDelay = DefaultMaxFlushDelay
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +92,10 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opt: opt, log: opt.Logger, hub: newHub(), metrics: m, conns: map[*conn]struct{}{}}
+	s := &Server{opt: opt, log: opt.Logger, hub: newHub(opt.MaxFlushDelay), metrics: m, conns: map[*conn]struct{}{}}
+	if err := s.hub.register(opt.Registerer); err != nil {
+		return nil, err
+	}
 	for _, t := range opt.ServiceTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Buffer sizes of a subscriber's socket. net/http hands over 4 KiB for each
@@ -91,6 +92,76 @@ func (c *sockConn) tryWrite(frame []byte) (attempted, rest bool, err error) {
 		return true, true, nil
 	}
 	return true, false, nil
+}
+
+// maxIovecs bounds one writev(2) (IOV_MAX on Linux).
+const maxIovecs = 1024
+
+// tryWritev is tryWrite for several frames: one non-blocking writev(2)
+// from the caller's goroutine (the hub's flusher), with iov as scratch
+// space. sent is how many frames went out whole. When the kernel took only
+// part (rest), frames[sent] was started and its unwritten end is kept, as
+// tryWrite does; the caller queues frames[sent+1:] for a writer. When it
+// took nothing (EAGAIN) or not all of frames, the caller queues the rest:
+// sent < len(frames) with rest false. attempted is false when the socket is
+// busy.
+func (c *sockConn) tryWritev(frames [][]byte, iov []syscall.Iovec) (attempted bool, sent int, rest bool, iovOut []syscall.Iovec, err error) {
+	if len(frames) == 1 {
+		attempted, rest, err = c.tryWrite(frames[0])
+		if attempted && !rest && err == nil {
+			sent = 1
+		}
+		return attempted, sent, rest, iov, err
+	}
+	if c.raw == nil || !c.mu.TryLock() {
+		return false, 0, false, iov, nil
+	}
+	defer c.mu.Unlock()
+	if len(c.tail) > 0 {
+		return false, 0, false, iov, nil
+	}
+	frames = frames[:min(len(frames), maxIovecs)]
+	iov = iov[:0]
+	for _, f := range frames {
+		v := syscall.Iovec{Base: &f[0]}
+		v.SetLen(len(f))
+		iov = append(iov, v)
+	}
+	var n int
+	var werr error
+	cerr := c.raw.Write(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+			n, werr = int(r), nil
+			if e != 0 {
+				n, werr = 0, e
+			}
+			if werr != syscall.EINTR {
+				return true // never wait for writability here
+			}
+		}
+	})
+	clear(iov) // no pointers into shared frames stay behind
+	switch {
+	case cerr != nil:
+		return true, 0, false, iov, cerr
+	case werr == syscall.EAGAIN:
+		return true, 0, false, iov, nil
+	case werr != nil:
+		return true, 0, false, iov, werr
+	}
+	for _, f := range frames {
+		if n < len(f) {
+			if n > 0 {
+				c.tail = f[n:]
+				return true, sent, true, iov, nil
+			}
+			return true, sent, false, iov, nil
+		}
+		n -= len(f)
+		sent++
+	}
+	return true, sent, false, iov, nil
 }
 
 // writeWithin is writeFrames with a write deadline, set and cleared under
