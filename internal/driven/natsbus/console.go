@@ -99,42 +99,13 @@ func (c *ConsoleShared) remember(sid string, until time.Time) {
 	}
 }
 
-// Run watches the sign-outs of every replica until ctx ends, watching again
-// when a watch breaks.
+// Run watches the sign-outs of every replica until ctx ends, watching
+// again when a watch breaks.
 func (c *ConsoleShared) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := c.watch(ctx); err != nil && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
-	return nil
-}
-
-func (c *ConsoleShared) watch(ctx context.Context) error {
-	w, err := c.kv.Watch(ctx, "signout.*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("console sign-out watch closed")
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			ms, err := strconv.ParseInt(string(e.Value()), 10, 64)
-			if err != nil {
-				continue
-			}
+	watchKV(ctx, c.kv, "signout.*", func(e jetstream.KeyValueEntry) {
+		if ms, err := strconv.ParseInt(string(e.Value()), 10, 64); err == nil {
 			c.remember(strings.TrimPrefix(e.Key(), "signout."), time.UnixMilli(ms))
 		}
-	}
+	})
+	return nil
 }

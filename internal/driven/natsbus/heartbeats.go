@@ -78,19 +78,31 @@ func NewHeartbeatWatcher(kv jetstream.KeyValue) *HeartbeatWatcher {
 
 // Run watches until ctx ends, watching again when a watch breaks.
 func (w *HeartbeatWatcher) Run(ctx context.Context) error {
+	watchKV(ctx, w.kv, jetstream.AllKeys, func(e jetstream.KeyValueEntry) {
+		w.mu.Lock()
+		if t := e.Created(); t.After(w.last[e.Key()]) {
+			w.last[e.Key()] = t
+		}
+		w.mu.Unlock()
+	})
+	return nil
+}
+
+// watchKV hands fn every value put under keys (the current ones first),
+// until ctx ends; a watch that breaks is opened again a second later.
+func watchKV(ctx context.Context, kv jetstream.KeyValue, keys string, fn func(jetstream.KeyValueEntry)) {
 	for ctx.Err() == nil {
-		if err := w.watch(ctx); err != nil && ctx.Err() == nil {
+		if err := watchOnce(ctx, kv, keys, fn); err != nil && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
 		}
 	}
-	return nil
 }
 
-func (w *HeartbeatWatcher) watch(ctx context.Context) error {
-	kw, err := w.kv.WatchAll(ctx)
+func watchOnce(ctx context.Context, kv jetstream.KeyValue, keys string, fn func(jetstream.KeyValueEntry)) error {
+	kw, err := kv.Watch(ctx, keys)
 	if err != nil {
 		return err
 	}
@@ -101,16 +113,11 @@ func (w *HeartbeatWatcher) watch(ctx context.Context) error {
 			return nil
 		case e, ok := <-kw.Updates():
 			if !ok {
-				return errors.New("heartbeat watch closed")
+				return errors.New("key-value watch closed")
 			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				fn(e)
 			}
-			w.mu.Lock()
-			if t := e.Created(); t.After(w.last[e.Key()]) {
-				w.last[e.Key()] = t
-			}
-			w.mu.Unlock()
 		}
 	}
 }

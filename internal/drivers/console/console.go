@@ -198,12 +198,8 @@ func (c *Console) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.session(w, r)
+	s, ok := c.sessionCSRF(w, r)
 	if !ok {
-		return
-	}
-	if !c.seal.checkCSRF(s.sid, r.Header.Get(CSRFHeader)) {
-		httpError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 		return
 	}
 	c.revoke(s)
@@ -221,12 +217,8 @@ func (c *Console) api(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such procedure")
 		return
 	}
-	s, ok := c.session(w, r)
+	s, ok := c.sessionCSRF(w, r)
 	if !ok {
-		return
-	}
-	if !c.seal.checkCSRF(s.sid, r.Header.Get(CSRFHeader)) {
-		httpError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 		return
 	}
 	out := r.Clone(r.Context())
@@ -288,6 +280,20 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (session, bool
 	if err != nil {
 		http.SetCookie(w, c.cookie(r, "", -1))
 		httpError(w, http.StatusUnauthorized, "session invalid or expired: sign in again")
+		return session{}, false
+	}
+	return s, true
+}
+
+// sessionCSRF is session for state-changing and API requests: the session
+// must also come with its CSRF header. On failure the answer is written.
+func (c *Console) sessionCSRF(w http.ResponseWriter, r *http.Request) (session, bool) {
+	s, ok := c.session(w, r)
+	if !ok {
+		return session{}, false
+	}
+	if !c.seal.checkCSRF(s.sid, r.Header.Get(CSRFHeader)) {
+		httpError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 		return session{}, false
 	}
 	return s, true

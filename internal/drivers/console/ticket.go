@@ -114,12 +114,8 @@ func (c *Console) mintTicket(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "cross-origin request refused")
 		return
 	}
-	s, ok := c.session(w, r)
+	s, ok := c.sessionCSRF(w, r)
 	if !ok {
-		return
-	}
-	if !c.seal.checkCSRF(s.sid, r.Header.Get(CSRFHeader)) {
-		httpError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 		return
 	}
 	var body struct {
