@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"runtime"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -36,6 +37,12 @@ func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) err
 	act, sens, conf := stmts[0], stmts[1], stmts[2]
 	latest := map[string]int{}
 	for i, r := range recs {
+		if i > 0 {
+			// SQLite here is Go code that runs without a pause for the
+			// whole batch; on one core the live-log hub and the CoAP
+			// handlers would wait for all of it. Let them in between rows.
+			runtime.Gosched()
+		}
 		if j, ok := latest[r.DeviceID]; !ok || newer(r, recs[j]) {
 			latest[r.DeviceID] = i
 		}
