@@ -42,16 +42,78 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// child is a liveplane process a test started (serve, relay, daemon): its
+// stderr is kept for log() and scanned for the line naming where it serves.
+type child struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	exited chan struct{}
+}
+
+func newChild(args ...string) *child {
+	return &child{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+}
+
+// start starts c and registers cleanup (which stops it) before anything can
+// fail. With serving set it waits up to 20 s for a stderr line matching it
+// and returns the match's first group.
+func (c *child) start(t *testing.T, what string, serving *regexp.Regexp, cleanup func()) string {
+	t.Helper()
+	pipe, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.stderr.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+			if serving == nil {
+				continue
+			}
+			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	t.Cleanup(cleanup)
+	if serving == nil {
+		return ""
+	}
+	select {
+	case a := <-addr:
+		return a
+	case <-c.exited:
+		t.Fatalf("%s exited before serving:\n%s", what, c.log())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not start:\n%s", what, c.log())
+	}
+	return ""
+}
+
+func (c *child) log() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
 // server is a running `liveplane serve`.
 type server struct {
+	*child
 	t       *testing.T
-	cmd     *exec.Cmd
 	dataDir string
 	url     string
 	token   string
-	mu      sync.Mutex
-	stderr  bytes.Buffer
-	exited  chan struct{}
 }
 
 var servingLine = regexp.MustCompile(`msg="liveplane serving" http=(\S+)`)
@@ -63,46 +125,16 @@ func startServe(t *testing.T, dataDir string, env []string, args ...string) *ser
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
 	// Every listener on a free port, so servers of parallel tests never collide.
-	argv := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--pickup", "127.0.0.1:0",
-		"--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}, args...)
-	s.cmd = exec.Command(binary, argv...)
+	s := &server{t: t, dataDir: dataDir, child: newChild(append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0",
+		"--pickup", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0"}, args...)...)}
 	s.cmd.Env = append(cleanEnv(), env...)
-	pipe, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.stderr.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() {
+	s.url = "http://" + s.start(t, "serve", servingLine, func() {
 		s.stop()
 		if t.Failed() {
 			t.Logf("serve %s (%s), last lines of its log:\n%s", s.url, s.cmd.ProcessState, tailLines(s.log(), 40))
 		}
 	})
-	select {
-	case a := <-addr:
-		s.url = "http://" + a
-	case <-s.exited:
-		t.Fatalf("serve exited before serving:\n%s", s.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not start:\n%s", s.log())
-	}
 	if b, err := os.ReadFile(filepath.Join(dataDir, "admin.token")); err == nil {
 		s.token = strings.TrimSpace(string(b))
 	}
@@ -113,12 +145,6 @@ func startServe(t *testing.T, dataDir string, env []string, args ...string) *ser
 func tailLines(text string, n int) string {
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func (s *server) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stderr.String()
 }
 
 // stop sends SIGTERM and waits; it returns the exit code.

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -26,48 +23,20 @@ import (
 )
 
 // daemonProc is a running `liveplane daemon`.
-type daemonProc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	exited chan struct{}
-}
+type daemonProc struct{ *child }
 
 func startDaemon(t *testing.T, cluster, kubeconfig, natsURL, token string, env ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{exited: make(chan struct{})}
-	d.cmd = exec.Command(binary, "daemon", "--cluster", cluster, "--kubeconfig", kubeconfig,
-		"--nats", natsURL, "--nats-token", token, "--resync", "1s")
+	d := &daemonProc{newChild("daemon", "--cluster", cluster, "--kubeconfig", kubeconfig,
+		"--nats", natsURL, "--nats-token", token, "--resync", "1s")}
 	d.cmd.Env = append(cleanEnv(), env...)
-	pipe, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.stderr.WriteString(sc.Text() + "\n")
-			d.mu.Unlock()
-		}
-	}()
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() {
+	d.start(t, "daemon", nil, func() {
 		d.kill()
 		if t.Failed() {
 			t.Logf("daemon %s log:\n%s", cluster, d.log())
 		}
 	})
 	return d
-}
-
-func (d *daemonProc) log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stderr.String()
 }
 
 func (d *daemonProc) kill() {

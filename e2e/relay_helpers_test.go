@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,41 +27,17 @@ import (
 
 // relayProc is a running `liveplane relay`.
 type relayProc struct {
-	cmd    *exec.Cmd
-	url    string
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	exited chan struct{}
+	*child
+	url string
 }
 
 var relayServing = regexp.MustCompile(`msg="liveplane relay serving" http=(\S+)`)
 
 func startRelay(t *testing.T, args ...string) *relayProc {
 	t.Helper()
-	r := &relayProc{exited: make(chan struct{})}
-	r.cmd = exec.Command(binary, append([]string{"relay", "--listen", "127.0.0.1:0"}, args...)...)
+	r := &relayProc{child: newChild(append([]string{"relay", "--listen", "127.0.0.1:0"}, args...)...)}
 	r.cmd.Env = cleanEnv()
-	pipe, err := r.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.stderr.WriteString(sc.Text() + "\n")
-			r.mu.Unlock()
-			if m := relayServing.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	go func() { _ = r.cmd.Wait(); close(r.exited) }()
-	t.Cleanup(func() {
+	r.url = "http://" + r.start(t, "relay", relayServing, func() {
 		_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-r.exited:
@@ -72,21 +46,7 @@ func startRelay(t *testing.T, args ...string) *relayProc {
 			t.Errorf("relay did not stop within 10s of SIGTERM")
 		}
 	})
-	select {
-	case a := <-addr:
-		r.url = "http://" + a
-	case <-r.exited:
-		t.Fatalf("relay exited before serving:\n%s", r.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("relay did not start:\n%s", r.log())
-	}
 	return r
-}
-
-func (r *relayProc) log() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stderr.String()
 }
 
 // metric reads one sample of a /metrics page; -1 when absent.

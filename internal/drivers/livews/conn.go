@@ -163,14 +163,18 @@ func (c *conn) write() {
 		c.nc.Conn.Close()
 	})
 	defer stuck.Stop()
-	var batch [][]byte
-	stuck.Reset(c.srv.opt.LagTimeout)
-	if err := c.nc.writeFrames(nil); err != nil { // the rest of a frame tryWrite started
+	// abort ends the connection after a failed write; the writer is done.
+	abort := func() {
 		c.fail(websocket.StatusInternalError, reasonError, "")
 		c.nc.Conn.Close()
 		c.mu.Lock()
 		c.writing = false
 		c.mu.Unlock()
+	}
+	var batch [][]byte
+	stuck.Reset(c.srv.opt.LagTimeout)
+	if err := c.nc.writeFrames(nil); err != nil { // the rest of a frame tryWrite started
+		abort()
 		return
 	}
 	stuck.Reset(time.Hour)
@@ -196,11 +200,7 @@ func (c *conn) write() {
 		clear(batch)
 		stuck.Reset(time.Hour)
 		if err != nil {
-			c.fail(websocket.StatusInternalError, reasonError, "")
-			c.nc.Conn.Close()
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
+			abort()
 			return
 		}
 		c.srv.metrics.delivered.Add(float64(n))
