@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
@@ -160,10 +160,10 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 		t.uid, t.at = s.uid, time.Now()
 		var err error
 		if t.del {
-			err = t.c.k.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+			err = t.c.k.DeleteNamespace(ctx, name)
 		} else {
 			patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"999"}}}`, provisioning.LabelGeneration)
-			_, err = t.c.k.CoreV1().Namespaces().Patch(ctx, name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{FieldManager: "bench-drift"})
+			err = t.c.k.PatchNamespace(ctx, name, types.MergePatchType, []byte(patch), "bench-drift")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("drift %s in %s: %w", name, t.c.name, err)

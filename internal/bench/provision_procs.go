@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
 )
 
@@ -17,7 +17,7 @@ import (
 // daemon process.
 type provCluster struct {
 	kc   *kubetest.Cluster
-	k    kubernetes.Interface
+	k    *kube.Client
 	name string
 
 	mu     sync.Mutex
@@ -101,7 +101,11 @@ func startClusters(h *harnessT, n int, controllers bool) ([]*provCluster, error)
 			}
 			name := fmt.Sprintf("c%d", i+1)
 			kc := kubetest.APIServer(h, etcd, name, opts...)
-			out = append(out, &provCluster{kc: kc, name: name, k: kubernetes.NewForConfigOrDie(kc.RestConfig())})
+			k, err := kube.New(kc.RestConfig())
+			if err != nil {
+				h.Fatalf("cluster %s: %v", name, err)
+			}
+			out = append(out, &provCluster{kc: kc, name: name, k: k})
 		}
 	})
 	return out, err

@@ -8,10 +8,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
+	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
@@ -76,9 +76,8 @@ func (w *nsWatch) get(name string) (nsSeen, bool) {
 }
 
 func (c *provCluster) watchNamespaces(ctx context.Context, w *nsWatch) {
-	sel := metav1.ListOptions{LabelSelector: provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue}
 	for ctx.Err() == nil {
-		list, err := c.k.CoreV1().Namespaces().List(ctx, sel)
+		list, err := c.k.ListNamespaces(ctx, kube.OwnedSelector)
 		if err != nil {
 			_ = sleepCtx(ctx, 200*time.Millisecond)
 			continue
@@ -87,9 +86,7 @@ func (c *provCluster) watchNamespaces(ctx context.Context, w *nsWatch) {
 		for i := range list.Items {
 			w.observe(&list.Items[i], false, now)
 		}
-		opts := sel
-		opts.ResourceVersion = list.ResourceVersion
-		wi, err := c.k.CoreV1().Namespaces().Watch(ctx, opts)
+		wi, err := c.k.WatchNamespaces(ctx, kube.OwnedSelector, list.ResourceVersion)
 		if err != nil {
 			_ = sleepCtx(ctx, 200*time.Millisecond)
 			continue

@@ -1,9 +1,21 @@
-// Package kube is the Kubernetes adapter of the daemon: client-go with
-// server-side apply (apply configurations, field manager "liveplane").
+// Package kube is the Kubernetes adapter of the daemon: server-side apply
+// (field manager "liveplane") of a namespace, its quota and its role
+// binding, through client-go's REST client.
+//
+// It deliberately does not use client-go's generated clientset: importing
+// it links every API group of Kubernetes and registers them all at start,
+// in every liveplane process, serve included (one binary). That alone was
+// about 10 MiB of serve's idle RSS. The adapter needs two groups and a
+// handful of verbs, so it builds a scheme of core/v1 and rbac/v1 and talks
+// to the two group versions with a REST client each. Apply bodies are
+// written as the minimal objects server-side apply expects (the fields we
+// own and nothing else), which is what client-go's apply configurations
+// produce.
 package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -12,9 +24,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
-	applyrbacv1 "k8s.io/client-go/applyconfigurations/rbac/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -22,8 +36,27 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
 )
 
+var (
+	scheme = runtime.NewScheme()
+	codecs = serializer.NewCodecFactory(scheme)
+	params = runtime.NewParameterCodec(scheme)
+)
+
+func init() {
+	// Both register metav1's options and Status for their group version.
+	if err := corev1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := rbacv1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+}
+
 // Client is one cluster.
-type Client struct{ k kubernetes.Interface }
+type Client struct {
+	core *rest.RESTClient // /api/v1
+	rbac *rest.RESTClient // /apis/rbac.authorization.k8s.io/v1
+}
 
 var _ provisioning.Kube = (*Client)(nil)
 
@@ -46,11 +79,79 @@ func Config(path string) (*rest.Config, error) {
 }
 
 func New(cfg *rest.Config) (*Client, error) {
-	k, err := kubernetes.NewForConfig(cfg)
+	core, err := restClient(cfg, "/api", corev1.SchemeGroupVersion)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
-	return &Client{k: k}, nil
+	rbac, err := restClient(cfg, "/apis", rbacv1.SchemeGroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{core: core, rbac: rbac}, nil
+}
+
+func restClient(cfg *rest.Config, apiPath string, gv schema.GroupVersion) (*rest.RESTClient, error) {
+	c := rest.CopyConfig(cfg)
+	c.APIPath = apiPath
+	c.GroupVersion = &gv
+	c.NegotiatedSerializer = codecs.WithoutConversion()
+	c.ContentType = runtime.ContentTypeJSON
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	rc, err := rest.RESTClientFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", gv, err)
+	}
+	return rc, nil
+}
+
+// applyObject is the body of a server-side apply: the fields liveplane
+// owns, nothing else (no empty status, no null timestamps).
+type applyObject struct {
+	APIVersion string           `json:"apiVersion"`
+	Kind       string           `json:"kind"`
+	Metadata   applyMeta        `json:"metadata"`
+	Spec       *applyQuotaSpec  `json:"spec,omitempty"`
+	RoleRef    *rbacv1.RoleRef  `json:"roleRef,omitempty"`
+	Subjects   []rbacv1.Subject `json:"subjects,omitempty"`
+}
+
+type applyMeta struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+type applyQuotaSpec struct {
+	Hard corev1.ResourceList `json:"hard"`
+}
+
+// apply sends obj as a forced server-side apply: the daemon checked
+// ownership first, and a field edited out of band (another field manager)
+// must come back.
+func apply(ctx context.Context, rc *rest.RESTClient, res string, obj applyObject, into runtime.Object) error {
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return rc.Patch(types.ApplyPatchType).
+		NamespaceIfScoped(obj.Metadata.Namespace, obj.Metadata.Namespace != "").
+		Resource(res).Name(obj.Metadata.Name).
+		Param("fieldManager", provisioning.FieldManager).Param("force", "true").
+		Body(body).Do(ctx).Into(into)
+}
+
+func get(ctx context.Context, rc *rest.RESTClient, res, namespace, name string, into runtime.Object) error {
+	return rc.Get().NamespaceIfScoped(namespace, namespace != "").Resource(res).Name(name).Do(ctx).Into(into)
+}
+
+func list(ctx context.Context, rc *rest.RESTClient, res, selector string, into runtime.Object) error {
+	return rc.Get().Resource(res).Param("labelSelector", selector).Do(ctx).Into(into)
+}
+
+func del(ctx context.Context, rc *rest.RESTClient, res, namespace, name string, opts *metav1.DeleteOptions) error {
+	return rc.Delete().NamespaceIfScoped(namespace, namespace != "").Resource(res).Name(name).Body(opts).Do(ctx).Error()
 }
 
 func toNamespace(ns *corev1.Namespace) provisioning.Namespace {
@@ -67,7 +168,8 @@ func toNamespace(ns *corev1.Namespace) provisioning.Namespace {
 }
 
 func (c *Client) Namespace(ctx context.Context, name string) (provisioning.Namespace, bool, error) {
-	ns, err := c.k.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	ns := &corev1.Namespace{}
+	err := get(ctx, c.core, "namespaces", "", name, ns)
 	if apierrors.IsNotFound(err) {
 		return provisioning.Namespace{}, false, nil
 	}
@@ -77,11 +179,10 @@ func (c *Client) Namespace(ctx context.Context, name string) (provisioning.Names
 	return toNamespace(ns), true, nil
 }
 
-// ApplyNamespace forces: the daemon checked ownership first, and a label
-// edited out of band (another field manager) must come back.
 func (c *Client) ApplyNamespace(ctx context.Context, name string, labels map[string]string) (provisioning.Namespace, error) {
-	ns, err := c.k.CoreV1().Namespaces().Apply(ctx, applycorev1.Namespace(name).WithLabels(labels),
-		metav1.ApplyOptions{FieldManager: provisioning.FieldManager, Force: true})
+	ns := &corev1.Namespace{}
+	err := apply(ctx, c.core, "namespaces", applyObject{APIVersion: "v1", Kind: "Namespace",
+		Metadata: applyMeta{Name: name, Labels: labels}}, ns)
 	if err != nil {
 		return provisioning.Namespace{}, fmt.Errorf("apply namespace %s: %w", name, err)
 	}
@@ -89,7 +190,7 @@ func (c *Client) ApplyNamespace(ctx context.Context, name string, labels map[str
 }
 
 func (c *Client) DeleteNamespace(ctx context.Context, name string) error {
-	err := c.k.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	err := del(ctx, c.core, "namespaces", "", name, &metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}
@@ -119,10 +220,9 @@ func (c *Client) ApplyQuota(ctx context.Context, namespace string, labels map[st
 	if err != nil {
 		return err
 	}
-	_, err = c.k.CoreV1().ResourceQuotas(namespace).Apply(ctx,
-		applycorev1.ResourceQuota(provisioning.QuotaName, namespace).WithLabels(labels).
-			WithSpec(applycorev1.ResourceQuotaSpec().WithHard(h)),
-		metav1.ApplyOptions{FieldManager: provisioning.FieldManager, Force: true})
+	err = apply(ctx, c.core, "resourcequotas", applyObject{APIVersion: "v1", Kind: "ResourceQuota",
+		Metadata: applyMeta{Name: provisioning.QuotaName, Namespace: namespace, Labels: labels},
+		Spec:     &applyQuotaSpec{Hard: h}}, &corev1.ResourceQuota{})
 	if err != nil {
 		return fmt.Errorf("apply resourcequota %s/%s: %w", namespace, provisioning.QuotaName, err)
 	}
@@ -130,11 +230,10 @@ func (c *Client) ApplyQuota(ctx context.Context, namespace string, labels map[st
 }
 
 func (c *Client) ApplyRoleBinding(ctx context.Context, namespace string, labels map[string]string, group, role string) error {
-	_, err := c.k.RbacV1().RoleBindings(namespace).Apply(ctx,
-		applyrbacv1.RoleBinding(provisioning.RoleBindingName, namespace).WithLabels(labels).
-			WithRoleRef(applyrbacv1.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(role)).
-			WithSubjects(applyrbacv1.Subject().WithAPIGroup(rbacv1.GroupName).WithKind(rbacv1.GroupKind).WithName(group)),
-		metav1.ApplyOptions{FieldManager: provisioning.FieldManager, Force: true})
+	err := apply(ctx, c.rbac, "rolebindings", applyObject{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding",
+		Metadata: applyMeta{Name: provisioning.RoleBindingName, Namespace: namespace, Labels: labels},
+		RoleRef:  &rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}}}, &rbacv1.RoleBinding{})
 	if apierrors.IsInvalid(err) {
 		// roleRef is immutable: a binding to another role is replaced.
 		if derr := c.DeleteRoleBinding(ctx, namespace); derr != nil {
@@ -153,7 +252,8 @@ func owned(m metav1.Object) bool {
 }
 
 func (c *Client) DeleteQuota(ctx context.Context, namespace string) error {
-	q, err := c.k.CoreV1().ResourceQuotas(namespace).Get(ctx, provisioning.QuotaName, metav1.GetOptions{})
+	q := &corev1.ResourceQuota{}
+	err := get(ctx, c.core, "resourcequotas", namespace, provisioning.QuotaName, q)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -163,12 +263,13 @@ func (c *Client) DeleteQuota(ctx context.Context, namespace string) error {
 	if !owned(q) {
 		return nil
 	}
-	return deleteErr("resourcequota", namespace, c.k.CoreV1().ResourceQuotas(namespace).Delete(ctx, q.Name,
-		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &q.UID}}))
+	return deleteErr("resourcequota", namespace, del(ctx, c.core, "resourcequotas", namespace, q.Name,
+		&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &q.UID}}))
 }
 
 func (c *Client) DeleteRoleBinding(ctx context.Context, namespace string) error {
-	rb, err := c.k.RbacV1().RoleBindings(namespace).Get(ctx, provisioning.RoleBindingName, metav1.GetOptions{})
+	rb := &rbacv1.RoleBinding{}
+	err := get(ctx, c.rbac, "rolebindings", namespace, provisioning.RoleBindingName, rb)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -178,8 +279,8 @@ func (c *Client) DeleteRoleBinding(ctx context.Context, namespace string) error 
 	if !owned(rb) {
 		return nil
 	}
-	return deleteErr("rolebinding", namespace, c.k.RbacV1().RoleBindings(namespace).Delete(ctx, rb.Name,
-		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &rb.UID}}))
+	return deleteErr("rolebinding", namespace, del(ctx, c.rbac, "rolebindings", namespace, rb.Name,
+		&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &rb.UID}}))
 }
 
 func deleteErr(kind, namespace string, err error) error {
@@ -207,18 +308,17 @@ func editedByOthers(mf []metav1.ManagedFieldsEntry) bool {
 }
 
 func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
-	sel := metav1.ListOptions{LabelSelector: provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue}
 	snap := provisioning.Snapshot{Namespaces: map[string]provisioning.Namespace{},
 		Quotas: map[string]provisioning.ObjectState{}, Bindings: map[string]provisioning.ObjectState{}}
-	nss, err := c.k.CoreV1().Namespaces().List(ctx, sel)
+	nss, err := c.ListNamespaces(ctx, OwnedSelector)
 	if err != nil {
 		return snap, fmt.Errorf("list namespaces: %w", err)
 	}
 	for i := range nss.Items {
 		snap.Namespaces[nss.Items[i].Name] = toNamespace(&nss.Items[i])
 	}
-	qs, err := c.k.CoreV1().ResourceQuotas("").List(ctx, sel)
-	if err != nil {
+	qs := &corev1.ResourceQuotaList{}
+	if err := list(ctx, c.core, "resourcequotas", OwnedSelector, qs); err != nil {
 		return snap, fmt.Errorf("list resourcequotas: %w", err)
 	}
 	for _, q := range qs.Items {
@@ -226,8 +326,8 @@ func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
 			snap.Quotas[q.Namespace] = provisioning.ObjectState{Labels: q.Labels, EditedByOthers: editedByOthers(q.ManagedFields)}
 		}
 	}
-	rbs, err := c.k.RbacV1().RoleBindings("").List(ctx, sel)
-	if err != nil {
+	rbs := &rbacv1.RoleBindingList{}
+	if err := list(ctx, c.rbac, "rolebindings", OwnedSelector, rbs); err != nil {
 		return snap, fmt.Errorf("list rolebindings: %w", err)
 	}
 	for _, rb := range rbs.Items {
@@ -236,4 +336,30 @@ func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// OwnedSelector selects the objects liveplane manages.
+const OwnedSelector = provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue
+
+// ListNamespaces lists the namespaces matching a label selector.
+func (c *Client) ListNamespaces(ctx context.Context, selector string) (*corev1.NamespaceList, error) {
+	l := &corev1.NamespaceList{}
+	if err := list(ctx, c.core, "namespaces", selector, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// WatchNamespaces watches the namespaces matching a label selector from a
+// resource version (of a list); events carry *corev1.Namespace.
+func (c *Client) WatchNamespaces(ctx context.Context, selector, resourceVersion string) (watch.Interface, error) {
+	return c.core.Get().Resource("namespaces").
+		VersionedParams(&metav1.ListOptions{LabelSelector: selector, ResourceVersion: resourceVersion, Watch: true}, params).
+		Watch(ctx)
+}
+
+// PatchNamespace patches a namespace as another field manager would (the
+// provisioning benchmark's drift).
+func (c *Client) PatchNamespace(ctx context.Context, name string, pt types.PatchType, data []byte, manager string) error {
+	return c.core.Patch(pt).Resource("namespaces").Name(name).Param("fieldManager", manager).Body(data).Do(ctx).Error()
 }
