@@ -186,6 +186,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	log.Info("liveplane serving", "http", ln.Addr().String(), "pickup", pickupAddr,
 		"coap", coapLn.udp.LocalAddr().String(), "coaps", coapLn.dtls.Addr().String(), "engine", store.Engine(),
 		"bus", bus.describe, "data_dir", cfg.DataDir, "ready_in", time.Since(start).Round(time.Millisecond))
+	go releaseStartupMemory(gctx, log)
 
 	g.Go(func() error {
 		<-gctx.Done()

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,20 +38,21 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
 )
 
+// The scheme is built on first use, not at package initialisation: serve
+// links this package (one binary) but never talks to Kubernetes.
 var (
-	scheme = runtime.NewScheme()
-	codecs = serializer.NewCodecFactory(scheme)
-	params = runtime.NewParameterCodec(scheme)
+	schemeOnce sync.Once
+	codecs     serializer.CodecFactory
+	params     runtime.ParameterCodec
 )
 
-func init() {
+func buildScheme() {
+	scheme := runtime.NewScheme()
 	// Both register metav1's options and Status for their group version.
-	if err := corev1.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	if err := rbacv1.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	utilruntime.Must(rbacv1.AddToScheme(scheme))
+	codecs = serializer.NewCodecFactory(scheme)
+	params = runtime.NewParameterCodec(scheme)
 }
 
 // Client is one cluster.
@@ -79,6 +82,7 @@ func Config(path string) (*rest.Config, error) {
 }
 
 func New(cfg *rest.Config) (*Client, error) {
+	schemeOnce.Do(buildScheme)
 	core, err := restClient(cfg, "/api", corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, err

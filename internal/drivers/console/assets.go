@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -60,8 +59,8 @@ func loadAssets(relayOrigin string) (*assets, error) {
 			return err
 		}
 		total += len(b)
-		a.byName[path.Base(p)] = newAsset(path.Base(p), b)
-		return nil
+		a.byName[path.Base(p)], err = newAsset(path.Base(p), b)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -78,28 +77,28 @@ func loadAssets(relayOrigin string) (*assets, error) {
 	for name, as := range a.byName {
 		body = bytes.ReplaceAll(body, []byte(`"`+assetPrefix+name+`"`), []byte(`"`+assetPrefix+name+"?v="+as.hash+`"`))
 	}
-	a.index = newAsset("index.html", body)
-	return a, nil
+	a.index, err = newAsset("index.html", body)
+	return a, err
 }
 
-func newAsset(name string, b []byte) *asset {
+// contentTypes are the console's asset types, fixed here rather than read
+// from the host's mime tables (which differ between hosts and cost half a
+// MiB of heap to load).
+var contentTypes = map[string]string{
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".html": "text/html; charset=utf-8",
+	".svg":  "image/svg+xml",
+}
+
+func newAsset(name string, b []byte) (*asset, error) {
+	ctype, ok := contentTypes[path.Ext(name)]
+	if !ok {
+		return nil, fmt.Errorf("console asset %s: no content type for %q", name, path.Ext(name))
+	}
 	sum := sha256.Sum256(b)
 	h := hex.EncodeToString(sum[:])
-	ctype := mime.TypeByExtension(path.Ext(name))
-	switch path.Ext(name) { // not left to the host's mime tables
-	case ".js":
-		ctype = "text/javascript; charset=utf-8"
-	case ".css":
-		ctype = "text/css; charset=utf-8"
-	case ".html":
-		ctype = "text/html; charset=utf-8"
-	case ".svg":
-		ctype = "image/svg+xml"
-	}
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	return &asset{body: b, ctype: ctype, etag: `"` + h[:32] + `"`, hash: h[:12]}
+	return &asset{body: b, ctype: ctype, etag: `"` + h[:32] + `"`, hash: h[:12]}, nil
 }
 
 func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package app
+
+func dropExecutablePages() (int, error) { return 0, nil }
