@@ -160,10 +160,10 @@ func (r *provRun) driftPhase(ctx context.Context) (map[string]any, error) {
 		t.uid, t.at = s.uid, time.Now()
 		var err error
 		if t.del {
-			err = t.c.k.DeleteNamespace(ctx, name)
+			err = t.c.k.Delete(ctx, name)
 		} else {
 			patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"999"}}}`, provisioning.LabelGeneration)
-			err = t.c.k.PatchNamespace(ctx, name, types.MergePatchType, []byte(patch), "bench-drift")
+			err = t.c.k.Patch(ctx, name, types.MergePatchType, []byte(patch), "bench-drift")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("drift %s in %s: %w", name, t.c.name, err)

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-
-	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
 )
 
@@ -17,7 +15,7 @@ import (
 // daemon process.
 type provCluster struct {
 	kc   *kubetest.Cluster
-	k    *kube.Client
+	k    *kubetest.Namespaces
 	name string
 
 	mu     sync.Mutex
@@ -101,7 +99,7 @@ func startClusters(h *harnessT, n int, controllers bool) ([]*provCluster, error)
 			}
 			name := fmt.Sprintf("c%d", i+1)
 			kc := kubetest.APIServer(h, etcd, name, opts...)
-			k, err := kube.New(kc.RestConfig())
+			k, err := kc.Namespaces()
 			if err != nil {
 				h.Fatalf("cluster %s: %v", name, err)
 			}

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
-	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
@@ -76,8 +75,9 @@ func (w *nsWatch) get(name string) (nsSeen, bool) {
 }
 
 func (c *provCluster) watchNamespaces(ctx context.Context, w *nsWatch) {
+	owned := provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue
 	for ctx.Err() == nil {
-		list, err := c.k.ListNamespaces(ctx, kube.OwnedSelector)
+		list, err := c.k.List(ctx, owned)
 		if err != nil {
 			_ = sleepCtx(ctx, 200*time.Millisecond)
 			continue
@@ -86,7 +86,7 @@ func (c *provCluster) watchNamespaces(ctx context.Context, w *nsWatch) {
 		for i := range list.Items {
 			w.observe(&list.Items[i], false, now)
 		}
-		wi, err := c.k.WatchNamespaces(ctx, kube.OwnedSelector, list.ResourceVersion)
+		wi, err := c.k.Watch(ctx, owned, list.ResourceVersion)
 		if err != nil {
 			_ = sleepCtx(ctx, 200*time.Millisecond)
 			continue

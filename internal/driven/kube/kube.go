@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -43,7 +42,6 @@ import (
 var (
 	schemeOnce sync.Once
 	codecs     serializer.CodecFactory
-	params     runtime.ParameterCodec
 )
 
 func buildScheme() {
@@ -52,7 +50,6 @@ func buildScheme() {
 	utilruntime.Must(corev1.AddToScheme(scheme))
 	utilruntime.Must(rbacv1.AddToScheme(scheme))
 	codecs = serializer.NewCodecFactory(scheme)
-	params = runtime.NewParameterCodec(scheme)
 }
 
 // Client is one cluster.
@@ -312,17 +309,18 @@ func editedByOthers(mf []metav1.ManagedFieldsEntry) bool {
 }
 
 func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
+	sel := provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue
 	snap := provisioning.Snapshot{Namespaces: map[string]provisioning.Namespace{},
 		Quotas: map[string]provisioning.ObjectState{}, Bindings: map[string]provisioning.ObjectState{}}
-	nss, err := c.ListNamespaces(ctx, OwnedSelector)
-	if err != nil {
+	nss := &corev1.NamespaceList{}
+	if err := list(ctx, c.core, "namespaces", sel, nss); err != nil {
 		return snap, fmt.Errorf("list namespaces: %w", err)
 	}
 	for i := range nss.Items {
 		snap.Namespaces[nss.Items[i].Name] = toNamespace(&nss.Items[i])
 	}
 	qs := &corev1.ResourceQuotaList{}
-	if err := list(ctx, c.core, "resourcequotas", OwnedSelector, qs); err != nil {
+	if err := list(ctx, c.core, "resourcequotas", sel, qs); err != nil {
 		return snap, fmt.Errorf("list resourcequotas: %w", err)
 	}
 	for _, q := range qs.Items {
@@ -331,7 +329,7 @@ func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
 		}
 	}
 	rbs := &rbacv1.RoleBindingList{}
-	if err := list(ctx, c.rbac, "rolebindings", OwnedSelector, rbs); err != nil {
+	if err := list(ctx, c.rbac, "rolebindings", sel, rbs); err != nil {
 		return snap, fmt.Errorf("list rolebindings: %w", err)
 	}
 	for _, rb := range rbs.Items {
@@ -340,30 +338,4 @@ func (c *Client) Snapshot(ctx context.Context) (provisioning.Snapshot, error) {
 		}
 	}
 	return snap, nil
-}
-
-// OwnedSelector selects the objects liveplane manages.
-const OwnedSelector = provisioning.LabelManagedBy + "=" + provisioning.ManagedByValue
-
-// ListNamespaces lists the namespaces matching a label selector.
-func (c *Client) ListNamespaces(ctx context.Context, selector string) (*corev1.NamespaceList, error) {
-	l := &corev1.NamespaceList{}
-	if err := list(ctx, c.core, "namespaces", selector, l); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// WatchNamespaces watches the namespaces matching a label selector from a
-// resource version (of a list); events carry *corev1.Namespace.
-func (c *Client) WatchNamespaces(ctx context.Context, selector, resourceVersion string) (watch.Interface, error) {
-	return c.core.Get().Resource("namespaces").
-		VersionedParams(&metav1.ListOptions{LabelSelector: selector, ResourceVersion: resourceVersion, Watch: true}, params).
-		Watch(ctx)
-}
-
-// PatchNamespace patches a namespace as another field manager would (the
-// provisioning benchmark's drift).
-func (c *Client) PatchNamespace(ctx context.Context, name string, pt types.PatchType, data []byte, manager string) error {
-	return c.core.Patch(pt).Resource("namespaces").Name(name).Param("fieldManager", manager).Body(data).Do(ctx).Error()
 }

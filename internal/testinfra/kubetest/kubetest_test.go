@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -60,6 +62,44 @@ func TestClusters(t *testing.T) {
 		_, err := kv.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nope"}}, metav1.CreateOptions{})
 		if !apierrors.IsForbidden(err) {
 			t.Fatalf("viewer created a namespace: err = %v", err)
+		}
+	})
+
+	t.Run("namespace client", func(t *testing.T) {
+		n, err := c2.Namespaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := n.List(ctx, "bench=ns")
+		if err != nil || len(l.Items) != 0 {
+			t.Fatalf("list: %v %v", l, err)
+		}
+		w, err := n.Watch(ctx, "bench=ns", l.ResourceVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		createNamespace(t, k2, "watched")
+		if err := n.Patch(ctx, "watched", types.MergePatchType, []byte(`{"metadata":{"labels":{"bench":"ns"}}}`), "bench"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-w.ResultChan():
+			if ns, ok := ev.Object.(*corev1.Namespace); !ok || ev.Type != watch.Added || ns.Name != "watched" {
+				t.Fatalf("watch event %s %T", ev.Type, ev.Object)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event for the labelled namespace")
+		}
+		if l, err := n.List(ctx, "bench=ns"); err != nil || len(l.Items) != 1 {
+			t.Fatalf("list after patch: %v %v", l, err)
+		}
+		if err := n.Delete(ctx, "watched"); err != nil {
+			t.Fatal(err)
+		}
+		ns, err := k2.CoreV1().Namespaces().Get(ctx, "watched", metav1.GetOptions{})
+		if err == nil && ns.DeletionTimestamp == nil {
+			t.Fatal("namespace not being deleted")
 		}
 	})
 
