@@ -51,11 +51,23 @@ func Open(ctx context.Context, w Window, deviceID string, req Request) (Hello, [
 	if err != nil {
 		return Hello{}, nil, domain.Wrap(op, err)
 	}
+	// The newest line is read before any history. When the history turns
+	// out empty it anchors the live tail (hello.LastSeq), and every line
+	// stored after this read reaches the subscriber live (it registered with
+	// the hub before calling Open). Read after the history, a line stored in
+	// between would be the anchor without ever being sent: the subscriber
+	// would skip it silently.
+	last, hasLast, err := w.Last(ctx, deviceID)
+	if err != nil {
+		return Hello{}, nil, domain.Wrap(op, err)
+	}
 	h := Hello{Epoch: epoch, Recovered: true}
 	var lines []Entry
 	switch {
 	case !req.Resume:
-		lines, err = lastN(ctx, w, deviceID, req.Last)
+		if hasLast {
+			lines, err = lastN(ctx, w, deviceID, req.Last, last)
+		}
 	case req.Epoch != epoch:
 		h.Recovered, h.Reason = false, ReasonEpoch
 		lines, err = after(ctx, w, deviceID, 0)
@@ -75,13 +87,12 @@ func Open(ctx context.Context, w Window, deviceID string, req Request) (Hello, [
 	if err != nil {
 		return Hello{}, nil, domain.Wrap(op, err)
 	}
-	if len(lines) > 0 {
+	switch {
+	case len(lines) > 0:
 		h.LastSeq = lines[0].Prev
-	} else if last, ok, err := w.Last(ctx, deviceID); err != nil {
-		return Hello{}, nil, domain.Wrap(op, err)
-	} else if ok {
+	case hasLast:
 		h.LastSeq = last.Seq
-	} else if req.Resume && req.Epoch == epoch {
+	case req.Resume && req.Epoch == epoch:
 		h.LastSeq = req.Seq // nothing retained: the client stays where it was
 	}
 	return h, lines, nil
@@ -116,16 +127,14 @@ func after(ctx context.Context, w Window, deviceID string, from uint64) ([]Entry
 	return lines, nil
 }
 
-// lastN walks the prev chain back from the newest line.
-func lastN(ctx context.Context, w Window, deviceID string, n int) ([]Entry, error) {
+// lastN walks the prev chain back from the newest line e.
+func lastN(ctx context.Context, w Window, deviceID string, n int, e Entry) ([]Entry, error) {
 	n = min(n, MaxHistory)
 	if n <= 0 {
 		return nil, nil
 	}
-	e, ok, err := w.Last(ctx, deviceID)
-	if err != nil || !ok {
-		return nil, err
-	}
+	var ok bool
+	var err error
 	lines := make([]Entry, 0, n)
 	lines = append(lines, e)
 	for len(lines) < n && e.Prev != 0 {

@@ -120,3 +120,79 @@ func TestOpenCapsHistory(t *testing.T) {
 		t.Fatalf("last: %d lines", len(lines))
 	}
 }
+
+// racing is a window where the device's next line is stored during Open,
+// right after Open's first call of the given method: the seam between the
+// history and the live tail must neither send nor skip it (it reaches the
+// subscriber live, with prev = hello.LastSeq).
+type racing struct {
+	window
+	method string
+	stored bool
+}
+
+func (r *racing) store() {
+	if r.stored {
+		return
+	}
+	r.stored = true
+	prev := uint64(0)
+	if n := len(r.lines); n > 0 {
+		prev = r.lines[n-1].Seq
+	}
+	r.lines = append(r.lines, livelog.Entry{DeviceID: "d", Seq: prev + 1, Prev: prev, Epoch: "e1"})
+}
+
+func (r *racing) Last(ctx context.Context, d string) (livelog.Entry, bool, error) {
+	e, ok, err := r.window.Last(ctx, d)
+	if r.method == "Last" {
+		r.store()
+	}
+	return e, ok, err
+}
+
+func (r *racing) Next(ctx context.Context, d string, from uint64) (livelog.Entry, bool, error) {
+	e, ok, err := r.window.Next(ctx, d, from)
+	if r.method == "Next" {
+		r.store()
+	}
+	return e, ok, err
+}
+
+func TestOpenSeamWithALineStoredMeanwhile(t *testing.T) {
+	cases := []struct {
+		name, method string
+		lines        []livelog.Entry
+		req          livelog.Request
+	}{
+		// A reconnecting client at the head: the line lands after the
+		// history read found nothing new.
+		{"resume at head", "Next", chain(0, 3, 7, 8, 12), livelog.Request{Resume: true, Seq: 12, Epoch: "e1"}},
+		// A device's first line, while a client asks for the last lines.
+		{"last 5 of a new device", "Last", nil, livelog.Request{Last: 5}},
+		{"live only", "Last", chain(0, 3), livelog.Request{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &racing{window: window{epoch: "e1", lines: tc.lines}, method: tc.method}
+			h, lines, err := livelog.Open(context.Background(), w, "d", tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !w.stored {
+				t.Fatal("no line was stored during Open")
+			}
+			stored := w.lines[len(w.lines)-1]
+			sent := false
+			for _, e := range lines {
+				sent = sent || e.Seq == stored.Seq
+			}
+			// Either the history has it, or the live tail continues from
+			// just before it (the hub forwards seq > LastSeq with prev ==
+			// LastSeq).
+			if !sent && h.LastSeq != stored.Prev {
+				t.Fatalf("line %d neither sent nor followed: hello.LastSeq = %d, history %v", stored.Seq, h.LastSeq, lines)
+			}
+		})
+	}
+}
