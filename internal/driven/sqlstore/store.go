@@ -51,6 +51,8 @@ type Store struct {
 	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
 	// SQLite a read is a local call).
 	twinReads *twinReads
+	// twinCache holds twins and defaults (SQLite only: one writer process).
+	twinCache *twinCache
 	queries   sync.Map
 	metrics   *metrics
 }
@@ -173,6 +175,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 		maxBatch = 256
 	}
 	s.funnel = newFunnel(s, maxBatch)
+	s.twinCache = newTwinCache()
 	return nil
 }
 
