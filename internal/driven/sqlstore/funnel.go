@@ -11,8 +11,8 @@ import (
 
 // funnel serialises SQLite writes through one connection and commits them in
 // groups: each queued transaction runs inside its own SAVEPOINT of a shared
-// BEGIN IMMEDIATE ... COMMIT, so one fsync covers many use cases while a
-// failing one rolls back alone. SQLite allows one writer at a time anyway;
+// BEGIN IMMEDIATE ... COMMIT (a group of one needs none), so one fsync covers
+// many use cases while a failing one rolls back alone. SQLite allows one writer at a time anyway;
 // funnelling means this process never waits on (or fails with) "database is
 // locked" against itself, and group commit is what turns that single writer
 // into throughput.

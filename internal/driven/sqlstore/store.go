@@ -53,6 +53,9 @@ type Store struct {
 	twinReads *twinReads
 	// twinCache holds twins and defaults (SQLite only: one writer process).
 	twinCache *twinCache
+	// uplinkStmts are the uplink batch's statements, prepared once on the
+	// writer (SQLite only; uplinks_sqlite.go).
+	uplinkStmts [3]*sql.Stmt
 	queries   sync.Map
 	metrics   *metrics
 }
@@ -80,6 +83,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", s.describe(o), err)
+	}
+	if s.engine == engineSQLite {
+		if s.uplinkStmts, err = prepareUplinkStmts(ctx, s.wdb); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: %w", s.describe(o), err)
+		}
 	}
 	return s, nil
 }
@@ -202,6 +211,11 @@ func (s *Store) Close() error {
 	var err error
 	if s.ckpt != nil {
 		err = s.ckpt.close()
+	}
+	for _, st := range s.uplinkStmts {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
 	}
 	err = errors.Join(err, s.wdb.Close())
 	if s.rdb != s.wdb {
