@@ -55,9 +55,9 @@ type Store struct {
 	twinCache *twinCache
 	// uplinkStmts are the uplink batch's statements, prepared once on the
 	// writer (SQLite only; uplinks_sqlite.go).
-	uplinkStmts [3]*sql.Stmt
-	queries   sync.Map
-	metrics   *metrics
+	uplinkStmts *sqliteUplinkStmts
+	queries     sync.Map
+	metrics     *metrics
 }
 
 // Open connects, checks the database answers and migrates it. Every error
@@ -212,10 +212,8 @@ func (s *Store) Close() error {
 	if s.ckpt != nil {
 		err = s.ckpt.close()
 	}
-	for _, st := range s.uplinkStmts {
-		if st != nil {
-			err = errors.Join(err, st.Close())
-		}
+	if s.uplinkStmts != nil {
+		err = errors.Join(err, s.uplinkStmts.close())
 	}
 	err = errors.Join(err, s.wdb.Close())
 	if s.rdb != s.wdb {

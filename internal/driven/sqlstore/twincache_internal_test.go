@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
@@ -13,11 +12,7 @@ import (
 // the fill is dropped and the next read sees the write.
 func TestTwinCacheFillLosesToConcurrentWrite(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(t)
 	const id, acc = "01a20a04-0000-7000-8000-000000000001", "01a20a04-0000-7000-8000-0000000000aa"
 	put := func(v string) {
 		t.Helper()
