@@ -19,8 +19,8 @@ import (
 //     opens the store) holds the data directory's exclusive lock, and every
 //     write in this process goes through the funnel.
 //   - The only statements that change the rows are Tx.PutTwin,
-//     Tx.PutDefaults and Tx.DeleteDevice. Each records what it wrote on its
-//     Tx; the funnel applies that to the cache after the group commit, before
+//     Tx.PutDefaults, Tx.LockDefaults (the empty row) and Tx.DeleteDevice.
+//     Each records what it wrote on its Tx; the funnel applies that to the cache after the group commit, before
 //     the use case's caller is answered (so the next read after an
 //     operator's write sees it), and drops the entries instead when the
 //     use case or the commit failed.
@@ -117,7 +117,7 @@ type twinWrite struct {
 	row      *twinRow
 	defaults *defaultsRow
 	deleted  string
-	failed   string // a write whose outcome is unknown: drop this key
+	drop     string // a write not mirrored (failed, or only made the row exist): drop this key
 }
 
 type defaultsRow struct {
@@ -135,7 +135,7 @@ func (w twinWrite) key() string {
 	case w.deleted != "":
 		return w.deleted
 	}
-	return w.failed
+	return w.drop
 }
 
 // apply runs after a use case's writes committed (ok) or did not: a
@@ -148,7 +148,7 @@ func (c *twinCache) apply(writes []twinWrite, ok bool) {
 	for _, w := range writes {
 		*c.stripe(w.key())++
 		switch {
-		case !ok || w.failed != "":
+		case !ok || w.drop != "":
 			delete(c.twins, w.key())
 			delete(c.defaults, w.key()) // device and account ids are both UUIDs: no clash
 		case w.deleted != "":
@@ -177,7 +177,7 @@ func (t *Tx) wrote(w twinWrite, err error) {
 		return
 	}
 	if err != nil {
-		w = twinWrite{failed: w.key()}
+		w = twinWrite{drop: w.key()}
 	}
 	t.twinWrites = append(t.twinWrites, w)
 }

@@ -212,7 +212,7 @@ func (t *Tx) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
 	w := rowOf(tw)
 	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
-		" ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, desired = excluded.desired,"+
+		" ON CONFLICT (device_id) DO UPDATE SET account_id = excluded.account_id, version = excluded.version, desired = excluded.desired,"+
 		" reported = excluded.reported, invalid = excluded.invalid, seen = excluded.seen, last_boot = excluded.last_boot,"+
 		" last_uplink = excluded.last_uplink, acked_version = excluded.acked_version, rejected = excluded.rejected,"+
 		" sent_version = excluded.sent_version, unacked = excluded.unacked, drift = excluded.drift, updated_at = excluded.updated_at",
@@ -227,8 +227,10 @@ func (t *Tx) Defaults(ctx context.Context, accountID string) (device.Defaults, e
 }
 
 func (t *Tx) LockDefaults(ctx context.Context, accountID string) (device.Defaults, error) {
-	if _, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
-		" ON CONFLICT (account_id) DO NOTHING", accountID); err != nil {
+	_, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
+		" ON CONFLICT (account_id) DO NOTHING", accountID)
+	t.wrote(twinWrite{drop: accountID}, nil) // the empty row reads as no row, but the cache need not rely on it
+	if err != nil {
 		return device.Defaults{}, err
 	}
 	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"+t.forUpdate(), accountID), accountID)
