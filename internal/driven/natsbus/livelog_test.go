@@ -16,6 +16,7 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/livelog"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/testinfra/natstest"
+	"github.com/liveplane/liveplane/internal/testinfra/promtest"
 )
 
 var testWindow = natsbus.LiveLogWindow{Lines: 50, Age: time.Hour, MaxBytes: 8 << 20}
@@ -274,27 +275,13 @@ func TestLiveLogDropsAreCounted(t *testing.T) {
 		t.Fatalf("Publish blocked %v with the bus down", d)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for counter(t, reg, "liveplane_livelog_dropped_total") < 3 {
+	for promtest.Counter(t, reg, "liveplane_livelog_dropped_total") < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("dropped = %v, want 3", counter(t, reg, "liveplane_livelog_dropped_total"))
+			t.Fatalf("dropped = %v, want 3", promtest.Counter(t, reg, "liveplane_livelog_dropped_total"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if p := counter(t, reg, "liveplane_livelog_published_total"); p != 1 {
+	if p := promtest.Counter(t, reg, "liveplane_livelog_published_total"); p != 1 {
 		t.Fatalf("published = %v", p)
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }

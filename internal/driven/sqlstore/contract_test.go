@@ -293,6 +293,32 @@ func TestFailingTransactionDoesNotSpoilOthers(t *testing.T) {
 	})
 }
 
+// A use case alone in its group (SQLite runs it without a savepoint) that
+// wrote and then failed leaves nothing behind, and the next one commits.
+func TestLoneFailingTransactionLeavesNothing(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		boom := fmt.Errorf("boom")
+		err := s.Accounts().Update(ctx, func(tx account.Tx) error {
+			if err := tx.InsertAccount(ctx, account.Account{ID: domain.NewID(), Name: "ghost", State: account.StateProvisioning, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if err != boom {
+			t.Fatalf("failing use case: %v", err)
+		}
+		if _, err := service(s).Create(admin, account.CreateInput{Name: "real"}); err != nil {
+			t.Fatal(err)
+		}
+		list, _, err := service(s).List(admin, 10, "")
+		if err != nil || len(list) != 1 || list[0].Name != "real" {
+			t.Fatalf("accounts after a failed lone use case: %+v %v", list, err)
+		}
+	})
+}
+
 func TestAdminTokenOnce(t *testing.T) {
 	engines(t, func(t *testing.T, s *sqlstore.Store) {
 		svc := service(s)

@@ -100,6 +100,7 @@ func (t *Tx) UpdateDevice(ctx context.Context, d device.Device) error {
 }
 
 func (t *Tx) DeleteDevice(ctx context.Context, id string) error {
+	t.wrote(twinWrite{deleted: id}, nil)
 	for _, table := range []string{"sensor_data", "activity", "device_config", "device_twins", "config_history"} {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE device_id = ?", id); err != nil {
 			return err

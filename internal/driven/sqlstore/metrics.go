@@ -9,6 +9,8 @@ type metrics struct {
 	// SQLite's checkpointer (checkpoint.go).
 	checkpoints prometheus.Counter
 	walPages    prometheus.Gauge
+	// SQLite's twin cache (twincache.go).
+	twinHits, twinMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,9 +36,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveplane_sqlite_wal_pages",
 			Help: "WAL pages not yet copied into the database file after the last checkpoint.",
 		}),
+		twinHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_twin_cache_hits_total",
+			Help: "Uplink twin reads answered by SQLite's write-through twin cache.",
+		}),
+		twinMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_twin_cache_misses_total",
+			Help: "Uplink twin reads that went to the SQLite database (first read of a device since start, or after a failed write).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses)
 	}
 	return m
 }

@@ -51,8 +51,13 @@ type Store struct {
 	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
 	// SQLite a read is a local call).
 	twinReads *twinReads
-	queries   sync.Map
-	metrics   *metrics
+	// twinCache holds twins and defaults (SQLite only: one writer process).
+	twinCache *twinCache
+	// uplinkStmts are the uplink batch's statements, prepared once on the
+	// writer (SQLite only; uplinks_sqlite.go).
+	uplinkStmts *sqliteUplinkStmts
+	queries     sync.Map
+	metrics     *metrics
 }
 
 // Open connects, checks the database answers and migrates it. Every error
@@ -78,6 +83,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", s.describe(o), err)
+	}
+	if s.engine == engineSQLite {
+		if s.uplinkStmts, err = prepareUplinkStmts(ctx, s.wdb); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: %w", s.describe(o), err)
+		}
 	}
 	return s, nil
 }
@@ -173,6 +184,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 		maxBatch = 256
 	}
 	s.funnel = newFunnel(s, maxBatch)
+	s.twinCache = newTwinCache()
 	return nil
 }
 
@@ -199,6 +211,9 @@ func (s *Store) Close() error {
 	var err error
 	if s.ckpt != nil {
 		err = s.ckpt.close()
+	}
+	if s.uplinkStmts != nil {
+		err = errors.Join(err, s.uplinkStmts.close())
 	}
 	err = errors.Join(err, s.wdb.Close())
 	if s.rdb != s.wdb {

@@ -38,33 +38,54 @@ func encodeReasons(m map[string]string) string {
 
 const twinCols = "device_id, account_id, version, desired, reported, invalid, seen, last_boot, last_uplink, acked_version, rejected, sent_version, unacked, drift, updated_at"
 
-func scanTwin(r scanner, extra ...any) (device.Twin, error) {
-	var t device.Twin
-	var desired, reported, invalid, rejected string
-	var version, acked, sent, drift, updated int64
-	var boot, uplink, unacked int64
-	dest := append([]any{&t.DeviceID, &t.AccountID, &version, &desired, &reported, &invalid, &t.Seen, &boot, &uplink,
-		&acked, &rejected, &sent, &unacked, &drift, &updated}, extra...)
-	if err := r.Scan(dest...); err != nil {
-		return device.Twin{}, classify(err)
-	}
-	t.Version, t.AckedVersion, t.SentVersion, t.Drift = uint64(version), uint64(acked), uint64(sent), uint64(drift)
-	t.LastBoot, t.LastUplink, t.Unacked = uint32(boot), uint32(uplink), uint32(unacked)
-	t.UpdatedAt = fromMicros(updated)
+// twinRow is a device_twins row as stored: what a read scans and what
+// PutTwin writes, so the SQLite twin cache holds exactly what a read of the
+// row would return.
+type twinRow struct {
+	deviceID, accountID                  string
+	version, acked, sent, drift, updated int64
+	desired, reported, invalid, rejected string
+	seen                                 bool
+	boot, uplink, unacked                int64
+}
+
+func rowOf(tw device.Twin) twinRow {
+	return twinRow{deviceID: tw.DeviceID, accountID: tw.AccountID, version: int64(tw.Version),
+		acked: int64(tw.AckedVersion), sent: int64(tw.SentVersion), drift: int64(tw.Drift), updated: micros(tw.UpdatedAt),
+		desired: encodeValues(tw.Desired), reported: encodeValues(tw.Reported), invalid: encodeReasons(tw.Invalid),
+		rejected: encodeReasons(tw.Rejected), seen: tw.Seen, boot: int64(tw.LastBoot), uplink: int64(tw.LastUplink),
+		unacked: int64(tw.Unacked)}
+}
+
+func (w twinRow) twin() (device.Twin, error) {
+	t := device.Twin{DeviceID: w.deviceID, AccountID: w.accountID, Seen: w.seen}
+	t.Version, t.AckedVersion, t.SentVersion, t.Drift = uint64(w.version), uint64(w.acked), uint64(w.sent), uint64(w.drift)
+	t.LastBoot, t.LastUplink, t.Unacked = uint32(w.boot), uint32(w.uplink), uint32(w.unacked)
+	t.UpdatedAt = fromMicros(w.updated)
 	var err error
-	if t.Desired, err = decodeValues(desired); err != nil {
+	if t.Desired, err = decodeValues(w.desired); err != nil {
 		return device.Twin{}, err
 	}
-	if t.Reported, err = decodeValues(reported); err != nil {
+	if t.Reported, err = decodeValues(w.reported); err != nil {
 		return device.Twin{}, err
 	}
-	if t.Invalid, err = decodeReasons(invalid); err != nil {
+	if t.Invalid, err = decodeReasons(w.invalid); err != nil {
 		return device.Twin{}, err
 	}
-	if t.Rejected, err = decodeReasons(rejected); err != nil {
+	if t.Rejected, err = decodeReasons(w.rejected); err != nil {
 		return device.Twin{}, err
 	}
 	return t, nil
+}
+
+func scanTwin(r scanner, extra ...any) (device.Twin, error) {
+	var w twinRow
+	dest := append([]any{&w.deviceID, &w.accountID, &w.version, &w.desired, &w.reported, &w.invalid, &w.seen, &w.boot, &w.uplink,
+		&w.acked, &w.rejected, &w.sent, &w.unacked, &w.drift, &w.updated}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return device.Twin{}, classify(err)
+	}
+	return w.twin()
 }
 
 func scanDefaults(r scanner, accountID string) (device.Defaults, error) {
@@ -93,7 +114,21 @@ func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Tw
 	if d.s.twinReads != nil {
 		return d.s.twinReads.get(ctx, deviceID)
 	}
-	return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
+	c := d.s.twinCache
+	if c == nil {
+		return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
+	}
+	if t, def, ok := c.get(deviceID); ok {
+		d.s.metrics.twinHits.Inc()
+		return t, def, nil
+	}
+	d.s.metrics.twinMisses.Inc()
+	tok := c.token()
+	t, def, err := scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
+	if err == nil {
+		c.fill(tok, t, def)
+	}
+	return t, def, err
 }
 
 // twinConfigQuery reads twins with their account's defaults; the caller
@@ -175,14 +210,15 @@ func (t *Tx) Twin(ctx context.Context, deviceID string) (device.Twin, error) {
 }
 
 func (t *Tx) PutTwin(ctx context.Context, tw device.Twin) error {
+	w := rowOf(tw)
 	_, err := t.exec(ctx, "INSERT INTO device_twins ("+twinCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
-		" ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, desired = excluded.desired,"+
+		" ON CONFLICT (device_id) DO UPDATE SET account_id = excluded.account_id, version = excluded.version, desired = excluded.desired,"+
 		" reported = excluded.reported, invalid = excluded.invalid, seen = excluded.seen, last_boot = excluded.last_boot,"+
 		" last_uplink = excluded.last_uplink, acked_version = excluded.acked_version, rejected = excluded.rejected,"+
 		" sent_version = excluded.sent_version, unacked = excluded.unacked, drift = excluded.drift, updated_at = excluded.updated_at",
-		tw.DeviceID, tw.AccountID, int64(tw.Version), encodeValues(tw.Desired), encodeValues(tw.Reported),
-		encodeReasons(tw.Invalid), tw.Seen, int64(tw.LastBoot), int64(tw.LastUplink), int64(tw.AckedVersion),
-		encodeReasons(tw.Rejected), int64(tw.SentVersion), int64(tw.Unacked), int64(tw.Drift), micros(tw.UpdatedAt))
+		w.deviceID, w.accountID, w.version, w.desired, w.reported, w.invalid, w.seen, w.boot, w.uplink, w.acked,
+		w.rejected, w.sent, w.unacked, w.drift, w.updated)
+	t.wrote(twinWrite{row: &w}, err)
 	return err
 }
 
@@ -191,17 +227,21 @@ func (t *Tx) Defaults(ctx context.Context, accountID string) (device.Defaults, e
 }
 
 func (t *Tx) LockDefaults(ctx context.Context, accountID string) (device.Defaults, error) {
-	if _, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
-		" ON CONFLICT (account_id) DO NOTHING", accountID); err != nil {
+	_, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, 0, '{}', 0)"+
+		" ON CONFLICT (account_id) DO NOTHING", accountID)
+	t.wrote(twinWrite{drop: accountID}, nil) // the empty row reads as no row, but the cache need not rely on it
+	if err != nil {
 		return device.Defaults{}, err
 	}
 	return scanDefaults(t.queryRow(ctx, "SELECT version, vals, updated_at FROM config_defaults WHERE account_id = ?"+t.forUpdate(), accountID), accountID)
 }
 
 func (t *Tx) PutDefaults(ctx context.Context, d device.Defaults) error {
+	vals := encodeValues(d.Values)
 	_, err := t.exec(ctx, "INSERT INTO config_defaults (account_id, version, vals, updated_at) VALUES (?, ?, ?, ?)"+
 		" ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, vals = excluded.vals, updated_at = excluded.updated_at",
-		d.AccountID, int64(d.Version), encodeValues(d.Values), micros(d.UpdatedAt))
+		d.AccountID, int64(d.Version), vals, micros(d.UpdatedAt))
+	t.wrote(twinWrite{defaults: &defaultsRow{accountID: d.AccountID, version: int64(d.Version), vals: vals, updated: micros(d.UpdatedAt)}}, err)
 	return err
 }
 

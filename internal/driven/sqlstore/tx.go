@@ -16,6 +16,9 @@ type Tx struct {
 	s        *Store
 	tx       *sql.Tx
 	appended bool
+	// twinWrites are this use case's changes to twins and defaults, for the
+	// SQLite twin cache (twincache.go).
+	twinWrites []twinWrite
 }
 
 // update runs fn in a write transaction (see account.Store.Update).

@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -23,4 +26,50 @@ func TestReportDocumentsMatchEncodingJSON(t *testing.T) {
 			t.Errorf("ack %+v: got %s, want %s", ack, got, want)
 		}
 	}
+}
+
+// A batch's sensor rows are written in multi-row statements of 64, 16, 4
+// and 1 rows: every count of rows in a batch must store each reading once,
+// with its index, and nothing for a duplicate in the same batch.
+func TestSQLiteSensorRowsInChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t)
+	base := time.Unix(1_800_000_000, 0)
+	want := 0
+	n := 0
+	for _, size := range []int{1, 3, 17, 40, 97} { // 0..5 readings each: row counts across every chunk size
+		var recs []device.Record
+		for i := range size {
+			n++
+			r := benchRecord(i, n, base.Add(time.Duration(n)*time.Millisecond))
+			r.Temperatures = r.Temperatures[:n%3]
+			r.WifiScans = append(r.WifiScans, r.WifiScans...)[:n%4]
+			want += n%3 + n%4
+			recs = append(recs, r)
+		}
+		recs = append(recs, recs[len(recs)-1]) // a retransmission in the same batch
+		if err := s.update(ctx, func(tx *Tx) error { return tx.insertUplinks(ctx, recs) }); err != nil {
+			t.Fatalf("batch of %d: %v", size, err)
+		}
+	}
+	var rows, badIdx, bssids int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*),
+		sum(CASE WHEN kind = 't' AND idx >= uplink_count % 3 OR kind = 'w' AND (idx < uplink_count % 3 OR idx >= uplink_count % 3 + uplink_count % 4) THEN 1 ELSE 0 END),
+		sum(CASE WHEN kind = 'w' AND length(bssid) = 6 OR kind = 't' AND bssid IS NULL THEN 1 ELSE 0 END) FROM sensor_data`).Scan(&rows, &badIdx, &bssids); err != nil {
+		t.Fatal(err)
+	}
+	if rows != want || badIdx != 0 || bssids != want {
+		t.Fatalf("sensor rows %d (want %d), %d with a wrong index, %d with the right bssid", rows, want, badIdx, bssids)
+	}
+}
+
+// openSQLite opens a store on a fresh SQLite file, closed at the end of t.
+func openSQLite(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
