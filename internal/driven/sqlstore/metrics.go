@@ -9,6 +9,7 @@ type metrics struct {
 	// SQLite's checkpointer (checkpoint.go).
 	checkpoints prometheus.Counter
 	walPages    prometheus.Gauge
+	walReuses   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,15 +29,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_sqlite_checkpoints_total",
-			Help: "WAL checkpoints run by the SQLite checkpointer's own connection (the writer never checkpoints).",
+			Help: "WAL checkpoints run by the SQLite checkpointer's own connection (the writer only runs the catch-ups counted by liveplane_sqlite_wal_reuses_total).",
 		}),
 		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveplane_sqlite_wal_pages",
 			Help: "WAL pages not yet copied into the database file after the last checkpoint.",
 		}),
+		walReuses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_sqlite_wal_reuses_total",
+			Help: "Catch-up checkpoints on the writer's connection, between two group commits, after which the WAL starts again from its beginning.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.walReuses)
 	}
 	return m
 }
