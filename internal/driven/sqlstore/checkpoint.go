@@ -36,9 +36,13 @@ import (
 // and the next commit restarts the WAL, which is overwritten in place from
 // then on (blocks allocated, pages cached).
 // walReuseFrames is the WAL size (in pages) past which the checkpointer has
-// the funnel catch up so the WAL restarts: 8,192 pages of 4 KiB, 32 MiB,
-// about 2.5 s of adds at 10,000/s. A variable for tests.
-var walReuseFrames int64 = 8192
+// the funnel catch up so the WAL restarts: 49,152 pages of 4 KiB, 192 MiB.
+// Each catch-up stops the writer for about 10-15 ms (a copy and three small
+// fsyncs), and at 10,000 adds/s the WAL takes about 60 MiB/s (every group
+// commit logs each page it touched), so this is one stop every ~3 s; at
+// 32 MiB it was 3.5 a second, which alone made the ack p99. A variable for
+// tests.
+var walReuseFrames int64 = 49152
 
 const (
 	checkpointEvery = 250 * time.Millisecond
