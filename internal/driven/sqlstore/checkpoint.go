@@ -38,8 +38,8 @@ import (
 // walReuseFrames is the WAL size (in pages) past which the checkpointer has
 // the funnel catch up so the WAL restarts: 49,152 pages of 4 KiB, 192 MiB.
 // Each catch-up stops the writer for about 10-15 ms (a copy and three small
-// fsyncs), and at 10,000 adds/s the WAL takes 60-110 MiB/s (every group
-// commit logs each page it touched), so this is one stop every 2-3 s; at
+// fsyncs), and at 10,000 adds/s the WAL takes 60-120 MiB/s (every group
+// commit logs each page it touched), so this is one stop every 1.5-3 s; at
 // 32 MiB it was 3.5 a second. A variable for tests.
 var walReuseFrames int64 = 49152
 
