@@ -35,6 +35,7 @@ import (
 // on the writer's own connection copies the few frames committed since,
 // and the next commit restarts the WAL, which is overwritten in place from
 // then on (blocks allocated, pages cached).
+
 // walReuseFrames is the WAL size (in pages) past which the checkpointer has
 // the funnel catch up so the WAL restarts: 49,152 pages of 4 KiB, 192 MiB.
 // Each catch-up stops the writer for about 10-15 ms (a copy and three small

@@ -90,10 +90,12 @@ func TestSQLiteWriterCatchUpStartsTheWALOver(t *testing.T) {
 // to the operator's GOMAXPROCS when the environment sets one, otherwise to
 // the runtime's default.
 func TestWithOwnProc(t *testing.T) {
-	def := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	t.Run("default", func(t *testing.T) {
 		t.Setenv("GOMAXPROCS", "")
 		os.Unsetenv("GOMAXPROCS")
+		runtime.SetDefaultGOMAXPROCS()
+		def := runtime.GOMAXPROCS(0)
 		withOwnProc(func() {
 			if got := runtime.GOMAXPROCS(0); got != def+1 {
 				t.Errorf("inside: GOMAXPROCS %d, want %d", got, def+1)
@@ -106,7 +108,6 @@ func TestWithOwnProc(t *testing.T) {
 	t.Run("operator's", func(t *testing.T) {
 		t.Setenv("GOMAXPROCS", "1")
 		runtime.GOMAXPROCS(1)
-		defer runtime.SetDefaultGOMAXPROCS()
 		withOwnProc(func() {
 			if got := runtime.GOMAXPROCS(0); got != 2 {
 				t.Errorf("inside: GOMAXPROCS %d, want 2", got)
