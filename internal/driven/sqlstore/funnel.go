@@ -28,6 +28,7 @@ type funnel struct {
 type job struct {
 	ctx    context.Context
 	fn     func(*Tx) error
+	raw    func() error // instead of fn: runs on the writer outside any transaction
 	result chan error
 }
 
@@ -44,7 +45,28 @@ func newFunnel(s *Store, max int) *funnel {
 // never runs; once fn started, the caller waits for the commit outcome, so
 // "returned nil" always means "durable".
 func (f *funnel) do(ctx context.Context, fn func(*Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	return f.submit(&job{ctx: ctx, fn: fn, result: make(chan error, 1)})
+}
+
+// checkpoint runs a passive checkpoint on the writer's connection between
+// two group commits: no frame can be appended meanwhile, so it copies every
+// frame no reader still needs and the next commit starts the WAL again from
+// its beginning (checkpoint.go). It answers the WAL's size in pages and
+// how many of them are in the database file.
+func (f *funnel) checkpoint() (walFrames, moved int64, err error) {
+	err = f.submit(&job{ctx: context.Background(), result: make(chan error, 1), raw: func() error {
+		var busy int64
+		var err error
+		withOwnProc(func() {
+			err = f.s.wdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &moved)
+		})
+		return err
+	}})
+	return walFrames, moved, err
+}
+
+func (f *funnel) submit(j *job) error {
+	ctx := j.ctx
 	f.mu.RLock()
 	if f.shut {
 		f.mu.RUnlock()
@@ -74,12 +96,21 @@ func (f *funnel) loop() {
 	defer close(f.done)
 	batch := make([]*job, 0, f.max)
 	for j := range f.jobs {
-		batch = append(batch[:0], j)
+		var raw *job
+		if j.raw != nil {
+			raw, j = j, nil
+		} else {
+			batch = append(batch[:0], j)
+		}
 	fill:
-		for len(batch) < f.max {
+		for raw == nil && len(batch) < f.max {
 			select {
 			case j, ok := <-f.jobs:
 				if !ok {
+					break fill
+				}
+				if j.raw != nil {
+					raw = j
 					break fill
 				}
 				batch = append(batch, j)
@@ -87,7 +118,13 @@ func (f *funnel) loop() {
 				break fill
 			}
 		}
-		f.commit(batch)
+		if len(batch) > 0 {
+			f.commit(batch)
+			batch = batch[:0]
+		}
+		if raw != nil {
+			raw.result <- classify(raw.raw())
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ type metrics struct {
 	// SQLite's checkpointer (checkpoint.go).
 	checkpoints prometheus.Counter
 	walPages    prometheus.Gauge
+	walReuses   prometheus.Counter
 	// SQLite's twin cache (twincache.go).
 	twinHits, twinMisses prometheus.Counter
 }
@@ -30,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_sqlite_checkpoints_total",
-			Help: "WAL checkpoints run by the SQLite checkpointer's own connection (the writer never checkpoints).",
+			Help: "WAL checkpoints run by the SQLite checkpointer's own connection (the writer only runs the catch-ups counted by liveplane_sqlite_wal_reuses_total).",
 		}),
 		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveplane_sqlite_wal_pages",
@@ -44,9 +45,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveplane_twin_cache_misses_total",
 			Help: "Uplink twin reads that went to the SQLite database (first read of a device since start, or after a failed write).",
 		}),
+		walReuses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_sqlite_wal_reuses_total",
+			Help: "Catch-up checkpoints on the writer's connection, between two group commits, after which the WAL starts again from its beginning.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses)
 	}
 	return m
 }

@@ -179,12 +179,12 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 	c.SetMaxIdleConns(1)
 	c.SetConnMaxLifetime(0)
 	s.wdb, s.rdb = w, r
-	s.ckpt = startCheckpointer(c, s.log.With("component", "store"), s.metrics)
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
 	s.funnel = newFunnel(s, maxBatch)
 	s.twinCache = newTwinCache()
+	s.ckpt = startCheckpointer(c, path, s.funnel.checkpoint, s.log.With("component", "store"), s.metrics)
 	return nil
 }
 
