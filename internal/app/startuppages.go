@@ -85,3 +85,13 @@ func readOnlyMappingsOf(r io.Reader, dev string, inode uint64) ([]mapping, error
 	}
 	return out, sc.Err()
 }
+
+// traced reports whether /proc/self/status names a tracer (a debugger).
+func traced(status string) bool {
+	for l := range strings.Lines(status) {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			return strings.TrimSpace(v) != "0"
+		}
+	}
+	return false
+}

@@ -10,6 +10,13 @@ import (
 // dropExecutablePages unmaps (MADV_DONTNEED) the read-only private
 // mappings of the running executable and returns how many there were.
 func dropExecutablePages() (int, error) {
+	// A debugger's breakpoints are private copies of text pages: dropping
+	// them would remove the breakpoints. Leave a traced process alone.
+	if status, err := os.ReadFile("/proc/self/status"); err != nil {
+		return 0, err
+	} else if traced(string(status)) {
+		return 0, fmt.Errorf("a debugger is attached")
+	}
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &st); err != nil {
 		return 0, fmt.Errorf("stat /proc/self/exe: %w", err)

@@ -23,3 +23,15 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 		t.Fatalf("mappings: %+v", ms)
 	}
 }
+
+func TestTraced(t *testing.T) {
+	for status, want := range map[string]bool{
+		"Name:\tliveplane\nTracerPid:\t0\nUid:\t0\n":    false,
+		"Name:\tliveplane\nTracerPid:\t4242\nUid:\t0\n": true,
+		"Name:\tliveplane\n":                            false,
+	} {
+		if got := traced(status); got != want {
+			t.Errorf("traced(%q) = %v", status, got)
+		}
+	}
+}
