@@ -49,8 +49,6 @@ func releaseStartupMemory(ctx context.Context, log *slog.Logger) {
 type mapping struct {
 	start, end uint64
 	perms      string
-	dev        string
-	inode      uint64
 }
 
 // readOnlyMappingsOf parses /proc/self/maps and returns the read-only
@@ -81,7 +79,7 @@ func readOnlyMappingsOf(r io.Reader, dev string, inode uint64) ([]mapping, error
 		if f[3] != dev || ino != inode {
 			continue
 		}
-		out = append(out, mapping{start: start, end: end, perms: perms, dev: f[3], inode: ino})
+		out = append(out, mapping{start: start, end: end, perms: perms})
 	}
 	return out, sc.Err()
 }
