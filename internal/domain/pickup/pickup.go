@@ -73,6 +73,12 @@ func (l Lease) Held() bool { return l.SessionID != "" }
 type Delivery struct {
 	Lease    Lease
 	Messages []Message
+	// Backlog marks what Drain hands out: messages that were pending when
+	// the lease claimed them (queued before the session, or returned to
+	// it). Live deliveries, made as messages are added, leave it false;
+	// the holder sends them only after the backlog, so the session sees
+	// the connection's messages in queue order.
+	Backlog bool
 }
 
 // Revocation tells a holder that its lease on a connection ended at Epoch

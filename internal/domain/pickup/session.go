@@ -16,7 +16,9 @@ const (
 // new epoch. A previous holder is told it was superseded; what was in flight
 // to it moves here after TakeoverGrace (unless it is removed first). Call
 // Drain with the returned lease once the answer is on its way, so the queue
-// follows the answer.
+// follows the answer. Messages added from the moment the lease exists are
+// delivered live (Delivery.Backlog false): a holder keeps those back until
+// its Drain returns, or they overtake the backlog.
 func (s *Service) AddLiveSession(ctx context.Context, c Client, connectionID, sessionID string) (Lease, error) {
 	const op = "pickup.AddLiveSession"
 	if err := checkConnection(op, connectionID); err != nil {
@@ -95,7 +97,7 @@ func (s *Service) Drain(ctx context.Context, l Lease) {
 		if len(msgs) == 0 {
 			return
 		}
-		s.notify.Deliver(ctx, Delivery{Lease: l, Messages: msgs})
+		s.notify.Deliver(ctx, Delivery{Lease: l, Messages: msgs, Backlog: true})
 		s.metrics.delivered(len(msgs))
 	}
 }

@@ -98,13 +98,22 @@ func (s *socket) deliver(d pickup.Delivery) string {
 	if s.unsubscribed.Load() {
 		return "unsubscribed"
 	}
+	conn := connID(d.Lease.Account, d.Lease.ConnectionID)
+	frame := appendNotification(make([]byte, 0, 128+len(d.Messages)*256), d)
 	s.mu.Lock()
-	lost := s.revoked[connID(d.Lease.Account, d.Lease.ConnectionID)]
-	s.mu.Unlock()
-	if d.Lease.Epoch <= lost {
+	defer s.mu.Unlock()
+	if d.Lease.Epoch <= s.revoked[conn] {
 		return "superseded"
 	}
-	s.send(appendNotification(make([]byte, 0, 128+len(d.Messages)*256), d))
+	if h := s.holds[conn]; h != nil && !d.Backlog {
+		if len(h.held) >= cap(s.out) {
+			s.tooSlow()
+			return "held_full"
+		}
+		h.held = append(h.held, heldFrame{epoch: d.Lease.Epoch, frame: frame})
+		return ""
+	}
+	s.send(frame)
 	return ""
 }
 
@@ -117,4 +126,54 @@ func (s *socket) revoke(conn string, epoch int64) {
 		s.revoked[conn] = epoch
 	}
 	s.mu.Unlock()
+}
+
+// liveHold keeps a connection's live deliveries back while a session this
+// socket started on it drains what was queued before: a message added just
+// after addLiveSession must not reach the holder ahead of older ones.
+type liveHold struct {
+	n    int // addLiveSession calls of this socket on the connection still draining
+	held []heldFrame
+}
+
+type heldFrame struct {
+	epoch int64
+	frame []byte
+}
+
+// holdLive starts holding conn's live deliveries; every call is paired with
+// one releaseLive.
+func (s *socket) holdLive(conn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = map[string]*liveHold{}
+	}
+	h := s.holds[conn]
+	if h == nil {
+		h = &liveHold{}
+		s.holds[conn] = h
+	}
+	h.n++
+}
+
+// releaseLive ends one hold; the last one sends what was held, in order,
+// except deliveries whose session was taken over meanwhile (those stay in
+// flight and move to the new holder after the takeover grace).
+func (s *socket) releaseLive(conn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holds[conn]
+	if h.n--; h.n > 0 {
+		return
+	}
+	delete(s.holds, conn)
+	lost := s.revoked[conn]
+	for _, f := range h.held {
+		if f.epoch <= lost {
+			s.srv.hub.dropped("superseded")
+			continue
+		}
+		s.send(f.frame)
+	}
 }

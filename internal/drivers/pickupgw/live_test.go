@@ -77,6 +77,44 @@ func TestLiveSessionDrainsThenDeliversLive(t *testing.T) {
 	}
 }
 
+// A session that starts on a backlog of several drain passes, while
+// another socket keeps adding: the holder receives every message once, in
+// queue order (the adds that go live wait behind the backlog).
+func TestSessionStartKeepsQueueOrderUnderConcurrentAdds(t *testing.T) {
+	e := newEnv(t, pickupgw.Options{}, pickup.Options{})
+	holder, sender, adder := e.dial(t), e.dial(t), e.dial(t)
+	var want []string
+	for i := range 300 { // five drain passes of 64
+		want = append(want, addMsg(t, sender, "c", i))
+	}
+	holder.ok("rpc.on", []string{"messagesReceived"})
+	live := make(chan []string)
+	go func() {
+		var ids []string
+		defer func() { live <- ids }()
+		for i := range 60 {
+			res, rerr := adder.call("addMessage", map[string]any{"connectionId": "c", "recipientDids": []string{"did:r"},
+				"payload": payload(1000 + i)})
+			var r struct{ MessageID string }
+			if rerr != nil || json.Unmarshal(res, &r) != nil {
+				t.Errorf("add %d: %v %s", i, rerr, res)
+				return
+			}
+			ids = append(ids, r.MessageID)
+		}
+	}()
+	holder.ok("addLiveSession", map[string]any{"connectionId": "c", "sessionId": "s1"})
+	want = append(want, <-live...)
+	got := collect(t, holder, len(want), 10*time.Second)
+	if !slices.Equal(got, want) {
+		first := 0
+		for first < len(got) && got[first] == want[first] {
+			first++
+		}
+		t.Fatalf("holder received %d messages out of queue order from position %d", len(got), first)
+	}
+}
+
 func TestTakeoverLateRemovesAndGrace(t *testing.T) {
 	e := newEnv(t, pickupgw.Options{}, pickup.Options{TakeoverGrace: 300 * time.Millisecond})
 	old, nu, sender := e.dial(t), e.dial(t), e.dial(t)

@@ -34,11 +34,17 @@ func addLiveSession(ctx context.Context, s *socket, p params) ([]byte, func(), e
 		return nil, nil, err
 	}
 	s.heldSessions.Store(true)
+	// Held from before the lease exists: another socket's add can commit
+	// in flight to it the moment it does, ahead of the backlog's claim.
+	key := connID(s.client.Account, conn)
+	s.holdLive(key)
 	lease, derr := s.srv.svc.AddLiveSession(ctx, s.client, conn, session)
 	if derr != nil {
+		s.releaseLive(key)
 		return nil, nil, derr
 	}
 	drain := func() {
+		defer s.releaseLive(key)
 		dctx, cancel := context.WithTimeout(s.srv.ctx, time.Minute)
 		defer cancel()
 		s.srv.svc.Drain(dctx, lease)

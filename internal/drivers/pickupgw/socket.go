@@ -41,7 +41,8 @@ type socket struct {
 	heldSessions atomic.Bool // it called addLiveSession at least once
 
 	mu      sync.Mutex
-	revoked map[string]int64 // connection -> newest epoch it lost
+	revoked map[string]int64     // connection -> newest epoch it lost
+	holds   map[string]*liveHold // connection -> live deliveries kept back while its backlog drains
 }
 
 func (s *socket) run() {
@@ -140,9 +141,13 @@ func (s *socket) send(frame []byte) {
 	select {
 	case s.out <- frame:
 	default:
-		s.srv.log.Warn("pickup: closing a socket that reads too slowly", "socket", s.client.Holder.Socket)
-		s.abort(websocket.StatusPolicyViolation, "outbound queue full: read faster")
+		s.tooSlow()
 	}
+}
+
+func (s *socket) tooSlow() {
+	s.srv.log.Warn("pickup: closing a socket that reads too slowly", "socket", s.client.Holder.Socket)
+	s.abort(websocket.StatusPolicyViolation, "outbound queue full: read faster")
 }
 
 func (s *socket) write() {
