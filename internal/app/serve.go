@@ -90,7 +90,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	}
 	defer store.Close()
 
-	publisher, err = natsbus.NewPublisher(store, bus.js, natsbus.PublisherOptions{
+	publisher, err = natsbus.NewPublisher(store, bus.relayJS, natsbus.PublisherOptions{
 		Logger: log, Registerer: reg, AfterPublish: failpointSeqs("after-publish"),
 	})
 	if err != nil {
@@ -256,6 +256,11 @@ type bus struct {
 	embedded *natsbus.Embedded
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// relay is the outbox relay's own connection: it keeps no reconnect
+	// buffer (natsbus.WithoutReconnectBuffer), which the rest of serve's
+	// publishers want.
+	relay    *nats.Conn
+	relayJS  jetstream.JetStream
 	describe string
 }
 
@@ -272,9 +277,15 @@ func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, err
 			return nil, fmt.Errorf("--nats (embedded): %w", err)
 		}
 		b.nc, err = b.embedded.Connect("liveplane-serve")
+		if err == nil {
+			b.relay, err = b.embedded.Connect("liveplane-serve-outbox", natsbus.WithoutReconnectBuffer())
+		}
 		b.describe = "embedded"
 	} else {
 		b.nc, err = natsbus.Connect(ctx, cfg.NATS, "liveplane-serve", log)
+		if err == nil {
+			b.relay, err = natsbus.Connect(ctx, cfg.NATS, "liveplane-serve-outbox", log, natsbus.WithoutReconnectBuffer())
+		}
 		b.describe = config.MaskURL(cfg.NATS)
 	}
 	if err != nil {
@@ -283,6 +294,9 @@ func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, err
 	}
 	if b.js, err = jetstream.New(b.nc); err == nil {
 		err = natsbus.EnsureStreamsReplicated(ctx, b.js, natsbus.ReplicasFor(b.nc))
+	}
+	if err == nil {
+		b.relayJS, err = jetstream.New(b.relay, jetstream.WithPublishAsyncTimeout(5*time.Second))
 	}
 	if err != nil {
 		b.close()
@@ -299,6 +313,10 @@ func (b *bus) ping(ctx context.Context) error {
 }
 
 func (b *bus) close() {
+	if b.relay != nil {
+		_ = b.relay.Drain()
+		b.relay.Close()
+	}
 	if b.nc != nil {
 		_ = b.nc.Drain()
 		b.nc.Close()

@@ -19,8 +19,9 @@ const ConnectTimeout = 5 * time.Second
 // or user:password may sit in the URL). The first connection must succeed
 // within ConnectTimeout per URL; after that the connection reconnects
 // forever, because callers (the publisher, consumers) retry on their own and
-// only need the connection to come back.
-func Connect(ctx context.Context, serverURL, name string, logger *slog.Logger) (*nats.Conn, error) {
+// only need the connection to come back. extra options come last (e.g.
+// WithoutReconnectBuffer for the outbox relay's connection).
+func Connect(ctx context.Context, serverURL, name string, logger *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -31,6 +32,7 @@ func Connect(ctx context.Context, serverURL, name string, logger *slog.Logger) (
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 	)
+	opts = append(opts, extra...)
 	type result struct {
 		nc  *nats.Conn
 		err error
@@ -57,6 +59,14 @@ func Connect(ctx context.Context, serverURL, name string, logger *slog.Logger) (
 		return nil, fmt.Errorf("connect to nats %s: %w", redactURLs(serverURL), ctx.Err())
 	}
 }
+
+// WithoutReconnectBuffer makes a connection fail publishes while it is
+// down instead of keeping them for the reconnect. The outbox relay needs
+// it (NewPublisher checks): at a disconnect, nats.go drops what was still in
+// the socket's write buffer but sends what it kept during the outage as
+// soon as it reconnects, so a relay retry of the dropped entries would put
+// them behind later ones in the stream.
+func WithoutReconnectBuffer() nats.Option { return nats.ReconnectBufSize(-1) }
 
 // connLogOptions reports connection state changes: they explain why
 // publishing stalls, and nothing else would say so.

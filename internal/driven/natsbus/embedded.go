@@ -170,10 +170,11 @@ func checkStoreDir(dir string) error {
 }
 
 // Connect returns an in-process client connection: no socket, no port, and
-// it works whether or not the server listens on TCP.
-func (e *Embedded) Connect(name string) (*nats.Conn, error) {
+// it works whether or not the server listens on TCP. extra options come last.
+func (e *Embedded) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	opts := append(connLogOptions(e.log.With("conn", name)),
 		nats.InProcessServer(e.srv), nats.Name(name))
+	opts = append(opts, extra...)
 	if e.token != "" {
 		opts = append(opts, nats.Token(e.token))
 	}

@@ -55,10 +55,13 @@ var errNotConnected = errors.New("nats connection is not connected")
 
 // Publisher relays the transactional outbox to JetStream: at least once,
 // deduplicated by JetStream on the entry ID (Nats-Msg-Id) within
-// DuplicateWindow, in Seq order. One caveat on order: publishes within a
-// batch are pipelined, so if one fails while later ones succeed, the later
-// ones are stored first and the failed one after its retry. Consumers that
-// care order by AggregateVersion.
+// DuplicateWindow, in Seq order, including across a lost connection (its
+// connection keeps no reconnect buffer, so nothing published after a lost
+// entry reaches the stream before the entry's retry). One caveat on order:
+// publishes within a batch are pipelined, so if JetStream refuses one while
+// it stores later ones (a stream error, not a lost connection), the later
+// ones are stored first and the refused one after its retry. Consumers
+// that care order by AggregateVersion.
 type Publisher struct {
 	outbox       Outbox
 	js           jetstream.JetStream
@@ -71,9 +74,13 @@ type Publisher struct {
 	notify       chan struct{}
 }
 
-// NewPublisher builds a relay; start it with Run. It fails only when its
-// metrics cannot be registered.
+// NewPublisher builds a relay on js, whose connection must be made with
+// WithoutReconnectBuffer; start it with Run. It fails when the connection
+// buffers or its metrics cannot be registered.
 func NewPublisher(outbox Outbox, js jetstream.JetStream, o PublisherOptions) (*Publisher, error) {
+	if js.Conn().Opts.ReconnectBufSize >= 0 {
+		return nil, errors.New("new outbox publisher: its nats connection keeps a reconnect buffer, which can reorder the events stream after a disconnect; connect with natsbus.WithoutReconnectBuffer()")
+	}
 	m, err := newPublisherMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("new outbox publisher: %w", err)
