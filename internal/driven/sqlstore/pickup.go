@@ -56,17 +56,17 @@ func (p pickupStore) prepared(ctx context.Context, t *Tx, query string) *sql.Stm
 	if st == nil {
 		return nil
 	}
-	return t.tx.StmtContext(ctx, st)
+	return t.tx.StmtContext(t.run(ctx), st)
 }
 
 // queryP and execP run query prepared on SQLite, as text on PostgreSQL.
 func (p pickupStore) queryP(ctx context.Context, t *Tx, query string, args ...any) (*sql.Rows, error) {
 	st := p.prepared(ctx, t, query)
 	if st == nil {
-		rows, err := t.tx.QueryContext(ctx, t.s.q(query), args...)
+		rows, err := t.tx.QueryContext(t.run(ctx), t.s.q(query), args...)
 		return rows, classify(err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(t.run(ctx), args...)
 	return rows, classify(err)
 }
 
@@ -76,7 +76,7 @@ func (p pickupStore) execP(ctx context.Context, t *Tx, query string, args ...any
 		_, err := t.exec(ctx, query, args...)
 		return err
 	}
-	_, err := st.ExecContext(ctx, args...)
+	_, err := st.ExecContext(t.run(ctx), args...)
 	return classify(err)
 }
 
@@ -203,7 +203,7 @@ func (c connRow) lease() pickup.Lease {
 
 // alive returns the instances whose heartbeat is current at now.
 func (p pickupStore) alive(ctx context.Context, t *Tx, now time.Time) (map[string]bool, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT id FROM pickup_instances WHERE expires_at > ?"), micros(now))
+	rows, err := t.tx.QueryContext(t.run(ctx), t.s.q("SELECT id FROM pickup_instances WHERE expires_at > ?"), micros(now))
 	if err != nil {
 		return nil, classify(err)
 	}

@@ -12,7 +12,7 @@ func (p pickupStore) DuePushes(ctx context.Context, now, leaseUntil time.Time, l
 	var out []pickup.Push
 	err := p.s.update(ctx, func(t *Tx) error {
 		out = nil
-		rows, err := t.tx.QueryContext(ctx, t.s.q(`UPDATE pickup_push SET due_at = ?, attempts = attempts + 1
+		rows, err := t.tx.QueryContext(t.run(ctx), t.s.q(`UPDATE pickup_push SET due_at = ?, attempts = attempts + 1
 			WHERE token_hash IN (SELECT token_hash FROM pickup_push WHERE state = 'due' AND due_at <= ?
 				ORDER BY due_at LIMIT ?`+p.skipLocked()+`)
 			RETURNING token_hash, type, token, account_id, connection_id, message_id, window_start, attempts`),

@@ -37,7 +37,7 @@ func (p pickupStore) selectPending(ctx context.Context, t *Tx, k connKey, did st
 	}
 	query += " ORDER BY seq LIMIT ?"
 	args = append(args, maxCount)
-	rows, err := t.tx.QueryContext(ctx, t.s.q(query), args...)
+	rows, err := t.tx.QueryContext(t.run(ctx), t.s.q(query), args...)
 	if err != nil {
 		return nil, 0, classify(err)
 	}
@@ -124,7 +124,7 @@ func (p pickupStore) AvailableCount(ctx context.Context, account, connectionID, 
 // deleteWhere deletes a queue's messages matching cond and fixes its
 // counters; the queue's row must be locked.
 func (p pickupStore) deleteWhere(ctx context.Context, t *Tx, k connKey, cond string, args ...any) (int64, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.q("DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND "+
+	rows, err := t.tx.QueryContext(t.run(ctx), t.s.q("DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND "+
 		cond+" RETURNING size, deadline"), append([]any{k.account, k.conn}, args...)...)
 	if err != nil {
 		return 0, classify(err)

@@ -47,12 +47,27 @@ func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	r, err := t.tx.ExecContext(ctx, t.s.q(query), args...)
+	r, err := t.tx.ExecContext(t.run(ctx), t.s.q(query), args...)
 	return r, classify(err)
 }
 
 func (t *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
+	return t.tx.QueryRowContext(t.run(ctx), t.s.q(query), args...)
+}
+
+// run is the context a statement of t runs under. On SQLite every write
+// transaction is a turn of the funnel, which skips a use case whose
+// context ended before its turn; once a statement runs, it runs to the end,
+// so its context's cancellation is dropped. A cancellable context costs
+// the driver a watcher goroutine and a progress callback per statement, and
+// database/sql one more goroutine per result set: with the pickup's small
+// group commits that was two goroutines per statement, several statements
+// per message. On PostgreSQL the context still bounds each round trip.
+func (t *Tx) run(ctx context.Context) context.Context {
+	if t.s.engine == engineSQLite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // forUpdate locks the rows a read-modify-write reads, on PostgreSQL; SQLite

@@ -80,6 +80,7 @@ func (u *sqliteUplinkStmts) close() error {
 func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) error {
 	// Tx.StmtContext reuses a statement already prepared on the
 	// transaction's connection (and prepares it again on a new one).
+	ctx = t.run(ctx)
 	stmt := func(st *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, st) }
 	u := t.s.uplinkStmts
 	act, conf := stmt(u.activity), stmt(u.config)
