@@ -2,14 +2,48 @@ package sqlstore
 
 import (
 	"iter"
+	"math/bits"
 	"strings"
 )
 
-// upsertAddQuery adds (queued, bytes, pending) to n queues, creating them,
+// groupTexts are the group commit's statement texts for each chunk size
+// (1, 2, 4, ..., 64 rows; see chunks), built once: they key the prepared
+// statement cache, and building one per add was 8 % of the bytes serve
+// allocated at 10,000 adds/s.
+var groupTexts = func() (t [7][4]string) {
+	for i := range t {
+		n := 1 << i
+		t[i] = [4]string{buildUpsertAdd(n), buildUpsertConns(n), buildInsertMessages(n), buildBumpConns(n)}
+	}
+	return t
+}()
+
+const (
+	textUpsertAdd = iota
+	textUpsertConns
+	textInsertMessages
+	textBumpConns
+)
+
+// groupText returns statement kind for n rows, cached when n is a chunk
+// size.
+func groupText(kind, n int, build func(int) string) string {
+	if n > 0 && n <= 64 && n&(n-1) == 0 {
+		return groupTexts[bits.TrailingZeros(uint(n))][kind]
+	}
+	return build(n)
+}
+
+func upsertAddQuery(n int) string      { return groupText(textUpsertAdd, n, buildUpsertAdd) }
+func upsertConnsQuery(n int) string    { return groupText(textUpsertConns, n, buildUpsertConns) }
+func insertMessagesQuery(n int) string { return groupText(textInsertMessages, n, buildInsertMessages) }
+func bumpConnsQuery(n int) string      { return groupText(textBumpConns, n, buildBumpConns) }
+
+// buildUpsertAdd adds (queued, bytes, pending) to n queues, creating them,
 // and returns each row and whether its lease is live (a session held by an
 // instance whose heartbeat is current: the two trailing parameters are now).
 // A live queue's pending count does not grow: its messages go in flight.
-func upsertAddQuery(n int) string {
+func buildUpsertAdd(n int) string {
 	const live = `(pickup_connections.session_id != '' AND EXISTS (SELECT 1 FROM pickup_instances i
 		WHERE i.id = pickup_connections.instance AND i.expires_at > ?))`
 	return `INSERT INTO pickup_connections (account_id, connection_id, queued, queued_bytes, pending) VALUES ` +
@@ -20,18 +54,18 @@ func upsertAddQuery(n int) string {
 		RETURNING ` + connCols + `, ` + strings.ReplaceAll(live, "pickup_connections.", "")
 }
 
-func insertMessagesQuery(n int) string {
+func buildInsertMessages(n int) string {
 	return `INSERT INTO pickup_messages (id, account_id, connection_id, dids, payload, size, received_at, epoch, holder, deadline)
 		VALUES ` + placeholders(n, cols(10)...) + ` RETURNING seq, id`
 }
 
 // The group commit's statements, for n rows each.
-func upsertConnsQuery(n int) string {
+func buildUpsertConns(n int) string {
 	return `INSERT INTO pickup_connections (account_id, connection_id) VALUES ` + placeholders(n, cols(2)...) +
 		` ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued RETURNING ` + connCols
 }
 
-func bumpConnsQuery(n int) string {
+func buildBumpConns(n int) string {
 	return `UPDATE pickup_connections SET queued = queued + u.column3, queued_bytes = queued_bytes + u.column4,
 		pending = pending + u.column5
 		FROM (VALUES ` + placeholders(n, "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT") + `) AS u
