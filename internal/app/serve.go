@@ -44,6 +44,7 @@ const AdminTokenFile = "admin.token"
 func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.Writer) (err error) {
 	start := time.Now()
 	startProfiling(log)
+	tuneGC(cfg, log)
 	dir, err := claimDataDir(cfg.DataDir)
 	if err != nil {
 		return err

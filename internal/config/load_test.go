@@ -39,7 +39,7 @@ func TestServeDefaults(t *testing.T) {
 		t.Fatalf("LoadServe() = %v, warnings %q", err, warnings)
 	}
 	want := Serve{DataDir: "./data", HTTP: "127.0.0.1:8080", CoAP: ":5683", CoAPS: ":5684",
-		LogLevel: "info", LogFormat: "text", ShutdownGrace: 10 * time.Second, ConfigStuckAfter: 5,
+		LogLevel: "info", LogFormat: "text", ShutdownGrace: 10 * time.Second, ConfigStuckAfter: 5, GCPercent: 400,
 		Pickup: Pickup{Addr: "127.0.0.1:3100", Auth: "token", MaxMessageBytes: 1 << 20, MaxQueue: 100000,
 			MaxQueueBytes: 1 << 30, TTL: 720 * time.Hour, AckTimeout: 30 * time.Second, TakeoverGrace: time.Second,
 			PushWindow: 10 * time.Second, FCMEndpoint: "https://fcm.googleapis.com", APNsEndpoint: "https://api.push.apple.com"},

@@ -28,6 +28,9 @@ type Serve struct {
 	// UpdateConfigCommand make a device's config sync state "stuck".
 	ConfigStuckAfter int64
 	LiveLog          LiveLog // live-log window and /ws stream (livelog.go)
+	// GCPercent is Go's GOGC for serve when the environment sets none: the
+	// heap grows by this percentage of the live heap between collections.
+	GCPercent int64
 
 	prov provenance
 }
@@ -54,6 +57,8 @@ func (s *Serve) settings() []setting {
 			help: "`token` daemons present to the embedded NATS server; required when --nats-listen is not a loopback address"},
 		{name: "config-stuck-after", def: "5", val: countValue{&s.ConfigStuckAfter},
 			help: "`uplinks` without an ack of a configuration command after which the device shows as stuck (1..1000)"},
+		{name: "gc-percent", def: "400", val: countValue{&s.GCPercent},
+			help: "heap growth, in `percent` of the live heap, that starts a garbage collection (Go's GOGC, which wins when set; Go's own default is 100); 25..10000"},
 		{name: "shutdown-grace", def: "10s", val: durationValue{&s.ShutdownGrace},
 			help: "how long shutdown waits for in-flight work to drain (`duration`, at most 5m)"},
 	}, append(append(pickupSettings(&s.Pickup), liveLogSettings(&s.LiveLog)...), logSettings(&s.LogLevel, &s.LogFormat)...)...)
@@ -103,6 +108,9 @@ func (s Serve) Validate() error {
 	v.check("coaps", checkHostPort(s.CoAPS))
 	if s.ConfigStuckAfter < 1 || s.ConfigStuckAfter > 1000 {
 		v.check("config-stuck-after", errors.New("must be between 1 and 1000"))
+	}
+	if s.GCPercent < 25 || s.GCPercent > 10000 {
+		v.check("gc-percent", errors.New("must be between 25 and 10000"))
 	}
 	if s.Database != "" {
 		v.check("database", checkDatabase(s.Database))

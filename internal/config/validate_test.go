@@ -117,7 +117,7 @@ func TestValidateReportsEverything(t *testing.T) {
 }
 
 func TestHandBuiltStructValidates(t *testing.T) {
-	err := Serve{DataDir: "d", HTTP: ":1", CoAP: ":2", CoAPS: ":3", LogLevel: "info", LogFormat: "json", ConfigStuckAfter: 5}.Validate()
+	err := Serve{DataDir: "d", HTTP: ":1", CoAP: ":2", CoAPS: ":3", LogLevel: "info", LogFormat: "json", ConfigStuckAfter: 5, GCPercent: 100}.Validate()
 	assertErr(t, err, `invalid --shutdown-grace "0s": must be more than 0`)
 }
 
