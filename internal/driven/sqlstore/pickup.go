@@ -19,11 +19,14 @@ func (s *Store) Pickup() pickup.Store {
 		// Prepared now, while the writer connection is free: inside a
 		// transaction the single writer is taken and preparing on the
 		// pool would wait for it forever.
+		texts := []string{findConnQuery, lockConnQuery, bumpQuery}
 		for size := 1; size <= 64; size *= 2 {
-			for _, q := range []string{upsertAddQuery(size), upsertConnsQuery(size), insertMessagesQuery(size), bumpConnsQuery(size)} {
-				if st, err := s.wdb.PrepareContext(context.Background(), q); err == nil {
-					p.stmts.m[q] = st
-				}
+			texts = append(texts, upsertAddQuery(size), upsertConnsQuery(size), insertMessagesQuery(size), bumpConnsQuery(size),
+				removeByIDsQuery(size))
+		}
+		for _, q := range texts {
+			if st, err := s.wdb.PrepareContext(context.Background(), q); err == nil {
+				p.stmts.m[q] = st
 			}
 		}
 	}
@@ -68,6 +71,13 @@ func (p pickupStore) queryP(ctx context.Context, t *Tx, query string, args ...an
 	}
 	rows, err := st.QueryContext(t.run(ctx), args...)
 	return rows, classify(err)
+}
+
+func (p pickupStore) rowP(ctx context.Context, t *Tx, query string, args ...any) *sql.Row {
+	if st := p.prepared(ctx, t, query); st != nil {
+		return st.QueryRowContext(t.run(ctx), args...)
+	}
+	return t.queryRow(ctx, query, args...)
 }
 
 func (p pickupStore) execP(ctx context.Context, t *Tx, query string, args ...any) error {
@@ -170,10 +180,7 @@ func scanMessage(r interface{ Scan(...any) error }) (pickup.Message, int64, erro
 // lockConn reads (and on PostgreSQL locks) a queue's row, creating it when
 // missing, so every per-connection write is serialised on it.
 func (p pickupStore) lockConn(ctx context.Context, t *Tx, k connKey) (connRow, error) {
-	row := t.queryRow(ctx, `INSERT INTO pickup_connections (account_id, connection_id) VALUES (?, ?)
-		ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued
-		RETURNING `+connCols, k.account, k.conn)
-	return scanConn(row)
+	return scanConn(p.rowP(ctx, t, lockConnQuery, k.account, k.conn))
 }
 
 // connRow is a queue's row.
@@ -220,13 +227,11 @@ func (p pickupStore) alive(ctx context.Context, t *Tx, now time.Time) (map[strin
 }
 
 // bump adds deltas to a queue's counters.
-func bump(ctx context.Context, t *Tx, k connKey, queued, bytes, pending int64) error {
+func (p pickupStore) bump(ctx context.Context, t *Tx, k connKey, queued, bytes, pending int64) error {
 	if queued == 0 && bytes == 0 && pending == 0 {
 		return nil
 	}
-	_, err := t.exec(ctx, `UPDATE pickup_connections SET queued = queued + ?, queued_bytes = queued_bytes + ?,
-		pending = pending + ? WHERE account_id = ? AND connection_id = ?`, queued, bytes, pending, k.account, k.conn)
-	return err
+	return p.execP(ctx, t, bumpQuery, queued, bytes, pending, k.account, k.conn)
 }
 
 // readTx runs fn on the read pool.

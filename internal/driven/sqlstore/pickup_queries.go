@@ -10,10 +10,10 @@ import (
 // (1, 2, 4, ..., 64 rows; see chunks), built once: they key the prepared
 // statement cache, and building one per add was 8 % of the bytes serve
 // allocated at 10,000 adds/s.
-var groupTexts = func() (t [7][4]string) {
+var groupTexts = func() (t [7][5]string) {
 	for i := range t {
 		n := 1 << i
-		t[i] = [4]string{buildUpsertAdd(n), buildUpsertConns(n), buildInsertMessages(n), buildBumpConns(n)}
+		t[i] = [5]string{buildUpsertAdd(n), buildUpsertConns(n), buildInsertMessages(n), buildBumpConns(n), buildRemoveByIDs(n)}
 	}
 	return t
 }()
@@ -23,6 +23,7 @@ const (
 	textUpsertConns
 	textInsertMessages
 	textBumpConns
+	textRemoveByIDs
 )
 
 // groupText returns statement kind for n rows, cached when n is a chunk
@@ -32,6 +33,26 @@ func groupText(kind, n int, build func(int) string) string {
 		return groupTexts[bits.TrailingZeros(uint(n))][kind]
 	}
 	return build(n)
+}
+
+// The per-queue statements: its row read (on PostgreSQL with FOR UPDATE
+// appended), created when missing, and its counters moved.
+const (
+	findConnQuery = "SELECT " + connCols + " FROM pickup_connections WHERE account_id = ? AND connection_id = ?"
+	lockConnQuery = `INSERT INTO pickup_connections (account_id, connection_id) VALUES (?, ?)
+		ON CONFLICT (account_id, connection_id) DO UPDATE SET queued = pickup_connections.queued
+		RETURNING ` + connCols
+	bumpQuery = `UPDATE pickup_connections SET queued = queued + ?, queued_bytes = queued_bytes + ?,
+		pending = pending + ? WHERE account_id = ? AND connection_id = ?`
+)
+
+// removeByIDsQuery deletes n ids of a queue (account, connection, the ids,
+// then the holder) that are pending or in flight to the holder.
+func removeByIDsQuery(n int) string { return groupText(textRemoveByIDs, n, buildRemoveByIDs) }
+
+func buildRemoveByIDs(n int) string {
+	return "DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND id IN (" +
+		strings.TrimSuffix(strings.Repeat("?,", n), ",") + ") AND (deadline = 0 OR holder = ?) RETURNING size, deadline"
 }
 
 func upsertAddQuery(n int) string      { return groupText(textUpsertAdd, n, buildUpsertAdd) }

@@ -143,7 +143,7 @@ func (p pickupStore) Claim(ctx context.Context, l pickup.Lease, deadline time.Ti
 			return err
 		}
 		out = msgs
-		return bump(ctx, t, k, 0, 0, -int64(len(msgs)))
+		return p.bump(ctx, t, k, 0, 0, -int64(len(msgs)))
 	})
 	return out, err
 }

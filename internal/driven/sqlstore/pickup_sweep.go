@@ -31,7 +31,7 @@ func (p pickupStore) Requeue(ctx context.Context, now time.Time, limit int) ([]p
 				return err
 			}
 			n, _ := r.RowsAffected()
-			if err := bump(ctx, t, k, 0, 0, n); err != nil {
+			if err := p.bump(ctx, t, k, 0, 0, n); err != nil {
 				return err
 			}
 			if n > 0 && c.session != "" && alive[c.instID] {

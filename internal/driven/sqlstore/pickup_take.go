@@ -13,8 +13,7 @@ import (
 // findConn reads and (PostgreSQL) locks a queue's row; ok is false when the
 // queue was never written, which for every reader means "empty".
 func (p pickupStore) findConn(ctx context.Context, t *Tx, k connKey) (connRow, bool, error) {
-	c, err := scanConn(t.queryRow(ctx, "SELECT "+connCols+" FROM pickup_connections WHERE account_id = ? AND connection_id = ?"+
-		t.forUpdate(), k.account, k.conn))
+	c, err := scanConn(p.rowP(ctx, t, findConnQuery+t.forUpdate(), k.account, k.conn))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return connRow{}, false, nil
@@ -87,7 +86,7 @@ func (p pickupStore) Take(ctx context.Context, q pickup.TakeQuery) ([]pickup.Mes
 			if _, err := t.exec(ctx, "DELETE FROM pickup_messages WHERE seq IN "+in, args...); err != nil {
 				return err
 			}
-			if err := bump(ctx, t, k, -n, -total, -n); err != nil {
+			if err := p.bump(ctx, t, k, -n, -total, -n); err != nil {
 				return err
 			}
 		} else {
@@ -95,7 +94,7 @@ func (p pickupStore) Take(ctx context.Context, q pickup.TakeQuery) ([]pickup.Mes
 			if _, err := t.exec(ctx, "UPDATE pickup_messages SET deadline = ?, holder = ?, epoch = 0 WHERE seq IN "+in, args...); err != nil {
 				return err
 			}
-			if err := bump(ctx, t, k, 0, 0, -n); err != nil {
+			if err := p.bump(ctx, t, k, 0, 0, -n); err != nil {
 				return err
 			}
 		}
@@ -124,29 +123,54 @@ func (p pickupStore) AvailableCount(ctx context.Context, account, connectionID, 
 // deleteWhere deletes a queue's messages matching cond and fixes its
 // counters; the queue's row must be locked.
 func (p pickupStore) deleteWhere(ctx context.Context, t *Tx, k connKey, cond string, args ...any) (int64, error) {
-	rows, err := t.tx.QueryContext(t.run(ctx), t.s.q("DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND "+
-		cond+" RETURNING size, deadline"), append([]any{k.account, k.conn}, args...)...)
-	if err != nil {
-		return 0, classify(err)
+	var d deleted
+	if err := p.deleteRows(ctx, t, &d, "DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND "+
+		cond+" RETURNING size, deadline", append([]any{k.account, k.conn}, args...)...); err != nil {
+		return 0, err
 	}
-	var n, bytes, pending int64
+	return d.n, p.bump(ctx, t, k, -d.n, -d.bytes, -d.pending)
+}
+
+// removeByIDs deletes the queue's messages with these ids that are pending
+// or in flight to holder, in statements of 64, 32, ..., 1 ids (each
+// prepared once on SQLite), and fixes its counters.
+func (p pickupStore) removeByIDs(ctx context.Context, t *Tx, k connKey, ids []string, holder string) (int64, error) {
+	var d deleted
+	args := make([]any, 0, 67)
+	for off, n := range chunks(len(ids)) {
+		args = append(args[:0], k.account, k.conn)
+		for _, id := range ids[off : off+n] {
+			args = append(args, id)
+		}
+		if err := p.deleteRows(ctx, t, &d, removeByIDsQuery(n), append(args, holder)...); err != nil {
+			return 0, err
+		}
+	}
+	return d.n, p.bump(ctx, t, k, -d.n, -d.bytes, -d.pending)
+}
+
+// deleted sums what DELETE ... RETURNING size, deadline removed.
+type deleted struct{ n, bytes, pending int64 }
+
+func (p pickupStore) deleteRows(ctx context.Context, t *Tx, d *deleted, query string, args ...any) error {
+	rows, err := p.queryP(ctx, t, query, args...)
+	if err != nil {
+		return err
+	}
 	for rows.Next() {
 		var size, deadline int64
 		if err := rows.Scan(&size, &deadline); err != nil {
 			rows.Close()
-			return 0, classify(err)
+			return classify(err)
 		}
-		n++
-		bytes += size
+		d.n++
+		d.bytes += size
 		if deadline == 0 {
-			pending++
+			d.pending++
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, classify(err)
-	}
-	return n, bump(ctx, t, k, -n, -bytes, -pending)
+	return classify(rows.Err())
 }
 
 func (p pickupStore) RemoveMessages(ctx context.Context, rs []pickup.Removal) ([]int64, error) {
@@ -170,13 +194,7 @@ func (p pickupStore) RemoveMessages(ctx context.Context, rs []pickup.Removal) ([
 			} else if !ok || len(r.IDs) == 0 {
 				continue
 			}
-			args := make([]any, 0, len(r.IDs)+1)
-			for _, id := range r.IDs {
-				args = append(args, id)
-			}
-			args = append(args, r.By.Socket)
-			n, err := p.deleteWhere(ctx, t, k, "id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(r.IDs)), ",")+
-				") AND (deadline = 0 OR holder = ?)", args...)
+			n, err := p.removeByIDs(ctx, t, k, r.IDs, r.By.Socket)
 			if err != nil {
 				return err
 			}
