@@ -62,7 +62,8 @@ func (p pickupStore) prepared(ctx context.Context, t *Tx, query string) *sql.Stm
 	return t.tx.StmtContext(t.run(ctx), st)
 }
 
-// queryP and execP run query prepared on SQLite, as text on PostgreSQL.
+// queryP, rowP and execP run query prepared on SQLite, as text on
+// PostgreSQL.
 func (p pickupStore) queryP(ctx context.Context, t *Tx, query string, args ...any) (*sql.Rows, error) {
 	st := p.prepared(ctx, t, query)
 	if st == nil {
