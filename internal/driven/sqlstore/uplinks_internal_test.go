@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
+	"github.com/liveplane/liveplane/internal/testinfra/pgtest"
 )
 
 // The device_config columns hold what json.Marshal made of the report; the
@@ -28,38 +29,69 @@ func TestReportDocumentsMatchEncodingJSON(t *testing.T) {
 	}
 }
 
-// A batch's sensor rows are written in multi-row statements of 64, 16, 4
-// and 1 rows: every count of rows in a batch must store each reading once,
-// with its index, and nothing for a duplicate in the same batch.
-func TestSQLiteSensorRowsInChunks(t *testing.T) {
+// A batch's sensor rows are stored once per uplink, with their index: in
+// every count of rows (SQLite writes them in statements of 64, 16, 4 and 1
+// rows), for a retransmission in the same batch, and for a batch that
+// repeats uplinks already stored. On PostgreSQL the batch is written as the
+// uplink writer does, one statement on the pool.
+func TestSensorRowsOncePerUplink(t *testing.T) {
 	ctx := context.Background()
-	s := openSQLite(t)
-	base := time.Unix(1_800_000_000, 0)
-	want := 0
-	n := 0
-	for _, size := range []int{1, 3, 17, 40, 97} { // 0..5 readings each: row counts across every chunk size
-		var recs []device.Record
-		for i := range size {
-			n++
-			r := benchRecord(i, n, base.Add(time.Duration(n)*time.Millisecond))
-			r.Temperatures = r.Temperatures[:n%3]
-			r.WifiScans = append(r.WifiScans, r.WifiScans...)[:n%4]
-			want += n%3 + n%4
-			recs = append(recs, r)
-		}
-		recs = append(recs, recs[len(recs)-1]) // a retransmission in the same batch
-		if err := s.update(ctx, func(tx *Tx) error { return tx.insertUplinks(ctx, recs) }); err != nil {
-			t.Fatalf("batch of %d: %v", size, err)
-		}
-	}
-	var rows, badIdx, bssids int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*),
-		sum(CASE WHEN kind = 't' AND idx >= uplink_count % 3 OR kind = 'w' AND (idx < uplink_count % 3 OR idx >= uplink_count % 3 + uplink_count % 4) THEN 1 ELSE 0 END),
-		sum(CASE WHEN kind = 'w' AND length(bssid) = 6 OR kind = 't' AND bssid IS NULL THEN 1 ELSE 0 END) FROM sensor_data`).Scan(&rows, &badIdx, &bssids); err != nil {
-		t.Fatal(err)
-	}
-	if rows != want || badIdx != 0 || bssids != want {
-		t.Fatalf("sensor rows %d (want %d), %d with a wrong index, %d with the right bssid", rows, want, badIdx, bssids)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			var s *Store
+			var write func([]device.Record) error
+			if engine == "sqlite" {
+				s = openSQLite(t)
+				write = func(recs []device.Record) error {
+					return s.update(ctx, func(tx *Tx) error { return tx.insertUplinks(ctx, recs) })
+				}
+			} else {
+				var err error
+				if s, err = Open(ctx, Options{URL: pgtest.New(t)}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				write = func(recs []device.Record) error { return insertUplinksPG(ctx, s.wdb, recs) }
+			}
+			base := time.Unix(1_800_000_000, 0)
+			want := 0
+			n := 0
+			var first []device.Record
+			for _, size := range []int{1, 3, 17, 40, 97} { // 0..5 readings each: row counts across every chunk size
+				var recs []device.Record
+				for i := range size {
+					n++
+					r := benchRecord(i, n, base.Add(time.Duration(n)*time.Millisecond))
+					r.Temperatures = r.Temperatures[:n%3]
+					r.WifiScans = append(r.WifiScans, r.WifiScans...)[:n%4]
+					want += n%3 + n%4
+					recs = append(recs, r)
+				}
+				recs = append(recs, recs[len(recs)-1]) // a retransmission in the same batch
+				if first == nil {
+					first = recs
+				}
+				if err := write(recs); err != nil {
+					t.Fatalf("batch of %d: %v", size, err)
+				}
+			}
+			if err := write(first); err != nil { // stored already: nothing new
+				t.Fatal(err)
+			}
+			var rows, badIdx, bssids int
+			if err := s.rdb.QueryRowContext(ctx, `SELECT count(*),
+				sum(CASE WHEN kind = 't' AND idx >= uplink_count % 3 OR kind = 'w' AND (idx < uplink_count % 3 OR idx >= uplink_count % 3 + uplink_count % 4) THEN 1 ELSE 0 END),
+				sum(CASE WHEN kind = 'w' AND length(bssid) = 6 OR kind = 't' AND bssid IS NULL THEN 1 ELSE 0 END) FROM sensor_data`).Scan(&rows, &badIdx, &bssids); err != nil {
+				t.Fatal(err)
+			}
+			if rows != want || badIdx != 0 || bssids != want {
+				t.Fatalf("sensor rows %d (want %d), %d with a wrong index, %d with the right bssid", rows, want, badIdx, bssids)
+			}
+			var acts int
+			if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM activity").Scan(&acts); err != nil || acts != n {
+				t.Fatalf("activity rows %d, want %d (%v)", acts, n, err)
+			}
+		})
 	}
 }
 

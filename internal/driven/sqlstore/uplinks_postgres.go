@@ -2,28 +2,43 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
-// On PostgreSQL a batch is three statements whose text never changes, each
-// taking one array per column (unnest): one prepared statement per
-// connection whatever the batch size, one round trip per table.
-const (
-	pgInsertActivity = `INSERT INTO activity (device_id, boot_count, uplink_count, received_at, reboot_reason,
-		sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time)
+// On PostgreSQL a batch is one statement whose text never changes: three
+// inserts in data-modifying CTEs, each taking one array per column
+// (unnest). The sensor rows join the activity insert's RETURNING, so only
+// uplinks stored for the first time get them; the statement commits on its
+// own, so a batch is one round trip (it was five: BEGIN, three statements,
+// COMMIT, each a wait for a PostgreSQL backend that shares the cores).
+const pgInsertUplinks = `WITH a AS (
+		INSERT INTO activity (device_id, boot_count, uplink_count, received_at, reboot_reason,
+			sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
 			$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
-		ON CONFLICT DO NOTHING RETURNING device_id, boot_count, uplink_count`
-	pgInsertSensor = `INSERT INTO sensor_data (device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::bytea[])`
-	pgUpsertConfig = `INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+		ON CONFLICT DO NOTHING RETURNING device_id, boot_count, uplink_count
+	), s AS (
+		INSERT INTO sensor_data (device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid)
+		SELECT x.device_id, x.received_at, x.boot_count, x.uplink_count, x.idx, x.kind, x.value, x.bssid
+		FROM unnest($12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::bytea[])
+			AS x(device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid)
+		JOIN a ON a.device_id = x.device_id AND a.boot_count = x.boot_count AND a.uplink_count = x.uplink_count
+	), c AS (
+		INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at)
+		SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[], $27::bigint[])
 		ON CONFLICT (device_id) DO UPDATE SET config = excluded.config, ack = excluded.ack, firmware = excluded.firmware,
 			hardware = excluded.hardware, boot_count = excluded.boot_count, uplink_count = excluded.uplink_count,
-			reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at`
-)
+			reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at
+	)
+	SELECT count(*) FROM a`
+
+// rowQuerier is a transaction or the pool.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // unnestCols are the column arrays of one batch. They are reused across
 // batches (a batch of 512 uplinks is some 30 slices and maps), and the
@@ -68,6 +83,12 @@ func (c *unnestCols) reset() {
 }
 
 func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) error {
+	return insertUplinksPG(ctx, t.tx, recs)
+}
+
+// insertUplinksPG writes a batch with pgInsertUplinks on q: in a
+// transaction of its own when q is the pool.
+func insertUplinksPG(ctx context.Context, q rowQuerier, recs []device.Record) error {
 	c := unnestPool.Get().(*unnestCols)
 	defer func() {
 		c.reset()
@@ -85,31 +106,12 @@ func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) erro
 		if j, ok := c.latest[r.DeviceID]; !ok || newer(r, recs[j]) {
 			c.latest[r.DeviceID] = i
 		}
-	}
-	rows, err := t.tx.QueryContext(ctx, pgInsertActivity, c.ids, c.boots, c.ups, c.ats, c.reasons, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt)
-	if err != nil {
-		return classify(err)
-	}
-	for rows.Next() {
-		var k device.Key
-		var b, u int64
-		if err := rows.Scan(&k.DeviceID, &b, &u); err != nil {
-			rows.Close()
-			return classify(err)
-		}
-		k.BootCount, k.UplinkCount = uint32(b), uint32(u)
-		c.fresh[k] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return classify(err)
-	}
-
-	for _, r := range recs {
-		if !c.fresh[r.Key()] {
+		// One copy's sensor rows per key: a batch may hold the same
+		// uplink twice (a spool replay), and the join would match both.
+		if c.fresh[r.Key()] {
 			continue
 		}
-		delete(c.fresh, r.Key())
+		c.fresh[r.Key()] = true
 		at := micros(r.ReceivedAt)
 		for i, t := range r.Temperatures {
 			c.addSensor(r, at, i, "t", int64(t), false)
@@ -119,20 +121,14 @@ func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) erro
 			c.addSensor(r, at, len(r.Temperatures)+i, "w", int64(w.RSSIdBm), true)
 		}
 	}
-	if len(c.sIDs) > 0 {
-		// The BSSIDs are sliced only now: c.bssids no longer grows.
-		next := 0
-		for i, kind := range c.sKinds {
-			if kind == "w" {
-				c.sBSSID[i] = c.bssids[next][:]
-				next++
-			}
-		}
-		if _, err := t.tx.ExecContext(ctx, pgInsertSensor, c.sIDs, c.sAts, c.sBoots, c.sUps, c.sIdx, c.sKinds, c.sVals, c.sBSSID); err != nil {
-			return classify(err)
+	// The BSSIDs are sliced only now: c.bssids no longer grows.
+	next := 0
+	for i, kind := range c.sKinds {
+		if kind == "w" {
+			c.sBSSID[i] = c.bssids[next][:]
+			next++
 		}
 	}
-
 	for _, i := range c.latest {
 		r := &recs[i]
 		c.buf = device.AppendJSONStringMap(c.buf, r.Config)
@@ -148,7 +144,10 @@ func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) erro
 		c.cAck = append(c.cAck, c.buf[c.cEnds[j]:c.cEnds[j+1]])
 		start = c.cEnds[j+1]
 	}
-	_, err = t.tx.ExecContext(ctx, pgUpsertConfig, c.cIDs, c.cConf, c.cAck, c.cFw, c.cHw, c.cBoots, c.cUps, c.cAts)
+	var stored int64
+	err := q.QueryRowContext(ctx, pgInsertUplinks, c.ids, c.boots, c.ups, c.ats, c.reasons, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt,
+		c.sIDs, c.sAts, c.sBoots, c.sUps, c.sIdx, c.sKinds, c.sVals, c.sBSSID,
+		c.cIDs, c.cConf, c.cAck, c.cFw, c.cHw, c.cBoots, c.cUps, c.cAts).Scan(&stored)
 	return classify(err)
 }
 
