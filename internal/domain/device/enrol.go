@@ -32,10 +32,10 @@ type enrolled struct {
 	key, psk string
 }
 
-// provKeyCache spares the copies of a first uplink (and a fleet enrolling
-// at once with one key) a read each. Entries live one second: a revocation
-// on another replica is seen within that, and the use count is checked in
-// the enrolment's transaction anyway.
+// provKeyCache spares a fleet enrolling at once with one key a read per
+// device. Entries live one second; nothing it answers outlives a
+// revocation: a new enrolment checks the key (revoked, expired, uses left)
+// again in its own transaction, and a re-answer reads the key fresh.
 type provKeyCache struct {
 	mu sync.Mutex
 	m  map[string]provKeyEntry
@@ -104,7 +104,7 @@ func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, e
 	}
 	now := in.s.clock.Now()
 	if d, err := in.devices.get(ctx, u.DeviceID); err == nil {
-		return in.reanswer(ctx, op, d, k, now)
+		return in.reanswerFresh(ctx, op, d, u.ProvisioningKey, now)
 	}
 	flight := u.DeviceID + "/" + k.ID
 	in.enrolling.mu.Lock()
@@ -129,6 +129,21 @@ func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, e
 	in.enrolling.mu.Unlock()
 	close(c.done)
 	return c.res, c.err
+}
+
+// reanswerFresh is reanswer with the key read from the store, not from
+// the one-second cache: a revocation on any replica must stop the key from
+// handing out credentials at once. Re-answers are rare (copies of an
+// enrolling uplink), so the read is cheap.
+func (in *ingester) reanswerFresh(ctx context.Context, op string, d Device, secret string, now time.Time) (enrolled, error) {
+	k, err := in.s.store.ProvisioningKeyByHash(ctx, HashKey(secret))
+	if domain.Is(err, domain.CodeNotFound) {
+		return enrolled{}, domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	}
+	if err != nil {
+		return enrolled{}, domain.Wrap(op, err)
+	}
+	return in.reanswer(ctx, op, d, k, now)
 }
 
 // reanswer gives an enrolled device its credentials again, only for a key
@@ -217,7 +232,7 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 		if rerr != nil {
 			return enrolled{}, domain.Wrap(op, rerr)
 		}
-		return in.reanswer(ctx, op, cur, k, now)
+		return in.reanswerFresh(ctx, op, cur, u.ProvisioningKey, now)
 	}
 	if err != nil {
 		return enrolled{}, domain.Wrap(op, err)

@@ -383,3 +383,40 @@ func TestConfigReconciliation(t *testing.T) {
 		}
 	})
 }
+
+// A revoked provisioning key stops answering at once on every replica, also
+// for retransmissions of an enrolment it made before (which are answered
+// with the device's credentials while its enrolment window lasts): another
+// replica's key cache must not carry the key past its revocation.
+func TestRevokedKeyStopsReanswersOnEveryReplica(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlstore.Store) {
+		f := newFixture(t, s, nil)
+		ctx := context.Background()
+		clk := newClock()
+		a, b := f.replica(clk), f.replica(clk)
+		_, secret, err := a.CreateProvisioningKey(admin, f.account.Account.ID, "line", 0, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := domain.NewID()
+		if _, err := a.Ingest(ctx, firstUplink(id, secret)); err != nil {
+			t.Fatalf("enrol: %v", err)
+		}
+		// b answers a retransmission, and so holds the key in its cache.
+		if dl, err := b.Ingest(ctx, firstUplink(id, secret)); err != nil || dl.DeviceKey == "" {
+			t.Fatalf("retransmission on b: %+v %v", dl, err)
+		}
+		keys, err := a.ProvisioningKeys(admin, f.account.Account.ID)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys %+v %v", keys, err)
+		}
+		if _, err := a.RevokeProvisioningKey(admin, keys[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range map[string]*device.Service{"a": a, "b": b} {
+			if dl, err := r.Ingest(ctx, firstUplink(id, secret)); !domain.Is(err, domain.CodeUnauthenticated) {
+				t.Fatalf("retransmission on %s after the revocation: %+v %v; want unauthenticated", name, dl, err)
+			}
+		}
+	})
+}
