@@ -33,8 +33,9 @@ func tuneGC(cfg config.Serve, log *slog.Logger) {
 		return
 	}
 	if limit, ok := cgroupMemoryLimit(os.ReadFile); ok {
-		debug.SetMemoryLimit(limit / 10 * 9)
-		log.Debug("soft memory limit from the memory cgroup", "limit_bytes", limit/10*9)
+		soft := limit / 10 * 9
+		debug.SetMemoryLimit(soft)
+		log.Debug("soft memory limit from the memory cgroup", "limit_bytes", soft)
 	}
 }
 

@@ -7,17 +7,24 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
 
-// insertUplinks stores a batch of uplink records in tx. The activity row
-// carries the uplink's idempotency key (device, boot, uplink_count), so a
-// record already stored inserts nothing and gets no sensor rows;
-// device_config keeps the newest report by receive time, so replays and
-// reordering never roll it back. Each engine has the statement shape that is
-// cheapest for it (uplinks_sqlite.go, uplinks_postgres.go).
-func (t *Tx) insertUplinks(ctx context.Context, recs []device.Record) error {
-	if t.s.engine == enginePostgres {
-		return t.insertUplinksUnnest(ctx, recs)
+// writeUplinks stores a batch of uplink records in one transaction. The
+// activity row carries the uplink's idempotency key (device, boot,
+// uplink_count), so a record already stored inserts nothing and gets no
+// sensor rows; device_config keeps the newest report by receive time, so
+// replays and reordering never roll it back. Each engine has the shape that
+// is cheapest for it: on SQLite a turn of the funnel's group commit
+// (uplinks_sqlite.go), on PostgreSQL one statement that commits on its own
+// (uplinks_postgres.go).
+func (s *Store) writeUplinks(ctx context.Context, recs []device.Record) error {
+	if s.engine != enginePostgres {
+		return s.update(ctx, func(t *Tx) error { return t.insertUplinksRowwise(ctx, recs) })
 	}
-	return t.insertUplinksRowwise(ctx, recs)
+	if err := insertUplinksPG(ctx, s.wdb, recs); err != nil {
+		s.metrics.failures.Inc()
+		return err
+	}
+	s.metrics.commits.Inc()
+	return nil
 }
 
 // newer orders two records of one device by receive time, then position.

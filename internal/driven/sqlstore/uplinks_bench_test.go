@@ -77,7 +77,7 @@ func BenchmarkInsertUplinks(b *testing.B) {
 				recs[j] = benchRecord(j, i+1, base.Add(time.Duration(i)*time.Millisecond))
 			}
 			b.StartTimer()
-			if err := s.update(ctx, func(t *Tx) error { return t.insertUplinks(ctx, recs) }); err != nil {
+			if err := s.writeUplinks(ctx, recs); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -32,26 +32,20 @@ func TestReportDocumentsMatchEncodingJSON(t *testing.T) {
 // A batch's sensor rows are stored once per uplink, with their index: in
 // every count of rows (SQLite writes them in statements of 64, 16, 4 and 1
 // rows), for a retransmission in the same batch, and for a batch that
-// repeats uplinks already stored. On PostgreSQL the batch is written as the
-// uplink writer does, one statement on the pool.
+// repeats uplinks already stored, on both engines.
 func TestSensorRowsOncePerUplink(t *testing.T) {
 	ctx := context.Background()
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			var s *Store
-			var write func([]device.Record) error
 			if engine == "sqlite" {
 				s = openSQLite(t)
-				write = func(recs []device.Record) error {
-					return s.update(ctx, func(tx *Tx) error { return tx.insertUplinks(ctx, recs) })
-				}
 			} else {
 				var err error
 				if s, err = Open(ctx, Options{URL: pgtest.New(t)}); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { s.Close() })
-				write = func(recs []device.Record) error { return insertUplinksPG(ctx, s.wdb, recs) }
 			}
 			base := time.Unix(1_800_000_000, 0)
 			want := 0
@@ -71,11 +65,11 @@ func TestSensorRowsOncePerUplink(t *testing.T) {
 				if first == nil {
 					first = recs
 				}
-				if err := write(recs); err != nil {
+				if err := s.writeUplinks(ctx, recs); err != nil {
 					t.Fatalf("batch of %d: %v", size, err)
 				}
 			}
-			if err := write(first); err != nil { // stored already: nothing new
+			if err := s.writeUplinks(ctx, first); err != nil { // stored already: nothing new
 				t.Fatal(err)
 			}
 			var rows, badIdx, bssids int

@@ -10,10 +10,11 @@ import (
 
 // On PostgreSQL a batch is one statement whose text never changes: three
 // inserts in data-modifying CTEs, each taking one array per column
-// (unnest). The sensor rows join the activity insert's RETURNING, so only
-// uplinks stored for the first time get them; the statement commits on its
-// own, so a batch is one round trip (it was five: BEGIN, three statements,
-// COMMIT, each a wait for a PostgreSQL backend that shares the cores).
+// (unnest), the last one the statement itself. The sensor rows join the
+// activity insert's RETURNING, so only uplinks stored for the first time
+// get them; the statement commits on its own, so a batch is one round trip
+// (it was five: BEGIN, three statements, COMMIT, each a wait for a
+// PostgreSQL backend that shares the cores).
 const pgInsertUplinks = `WITH a AS (
 		INSERT INTO activity (device_id, boot_count, uplink_count, received_at, reboot_reason,
 			sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time)
@@ -26,19 +27,12 @@ const pgInsertUplinks = `WITH a AS (
 		FROM unnest($12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::bytea[])
 			AS x(device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid)
 		JOIN a ON a.device_id = x.device_id AND a.boot_count = x.boot_count AND a.uplink_count = x.uplink_count
-	), c AS (
-		INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at)
+	)
+	INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at)
 		SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[], $27::bigint[])
 		ON CONFLICT (device_id) DO UPDATE SET config = excluded.config, ack = excluded.ack, firmware = excluded.firmware,
 			hardware = excluded.hardware, boot_count = excluded.boot_count, uplink_count = excluded.uplink_count,
-			reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at
-	)
-	SELECT count(*) FROM a`
-
-// rowQuerier is a transaction or the pool.
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+			reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at`
 
 // unnestCols are the column arrays of one batch. They are reused across
 // batches (a batch of 512 uplinks is some 30 slices and maps), and the
@@ -48,7 +42,7 @@ type unnestCols struct {
 	ids, reasons                            []string
 	boots, ups, ats, sl, mo, gn, wi, ot, dt []int64
 	latest                                  map[string]int
-	fresh                                   map[device.Key]bool
+	seen                                    map[device.Key]bool // keys whose sensor rows are in the arrays
 
 	sIDs, sKinds                    []string
 	sAts, sBoots, sUps, sIdx, sVals []int64
@@ -62,14 +56,14 @@ type unnestCols struct {
 }
 
 var unnestPool = sync.Pool{New: func() any {
-	return &unnestCols{latest: map[string]int{}, fresh: map[device.Key]bool{}}
+	return &unnestCols{latest: map[string]int{}, seen: map[device.Key]bool{}}
 }}
 
 func (c *unnestCols) reset() {
 	c.ids, c.reasons = c.ids[:0], c.reasons[:0]
 	c.boots, c.ups, c.ats, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt = c.boots[:0], c.ups[:0], c.ats[:0], c.sl[:0], c.mo[:0], c.gn[:0], c.wi[:0], c.ot[:0], c.dt[:0]
 	clear(c.latest)
-	clear(c.fresh)
+	clear(c.seen)
 	c.sIDs, c.sKinds = c.sIDs[:0], c.sKinds[:0]
 	c.sAts, c.sBoots, c.sUps, c.sIdx, c.sVals = c.sAts[:0], c.sBoots[:0], c.sUps[:0], c.sIdx[:0], c.sVals[:0]
 	clear(c.sBSSID) // drop references into the previous batch
@@ -82,13 +76,9 @@ func (c *unnestCols) reset() {
 	c.cBoots, c.cUps, c.cAts, c.cEnds, c.buf = c.cBoots[:0], c.cUps[:0], c.cAts[:0], c.cEnds[:0], c.buf[:0]
 }
 
-func (t *Tx) insertUplinksUnnest(ctx context.Context, recs []device.Record) error {
-	return insertUplinksPG(ctx, t.tx, recs)
-}
-
-// insertUplinksPG writes a batch with pgInsertUplinks on q: in a
-// transaction of its own when q is the pool.
-func insertUplinksPG(ctx context.Context, q rowQuerier, recs []device.Record) error {
+// insertUplinksPG writes a batch with pgInsertUplinks, a transaction of its
+// own.
+func insertUplinksPG(ctx context.Context, db *sql.DB, recs []device.Record) error {
 	c := unnestPool.Get().(*unnestCols)
 	defer func() {
 		c.reset()
@@ -108,10 +98,10 @@ func insertUplinksPG(ctx context.Context, q rowQuerier, recs []device.Record) er
 		}
 		// One copy's sensor rows per key: a batch may hold the same
 		// uplink twice (a spool replay), and the join would match both.
-		if c.fresh[r.Key()] {
+		if c.seen[r.Key()] {
 			continue
 		}
-		c.fresh[r.Key()] = true
+		c.seen[r.Key()] = true
 		at := micros(r.ReceivedAt)
 		for i, t := range r.Temperatures {
 			c.addSensor(r, at, i, "t", int64(t), false)
@@ -144,10 +134,9 @@ func insertUplinksPG(ctx context.Context, q rowQuerier, recs []device.Record) er
 		c.cAck = append(c.cAck, c.buf[c.cEnds[j]:c.cEnds[j+1]])
 		start = c.cEnds[j+1]
 	}
-	var stored int64
-	err := q.QueryRowContext(ctx, pgInsertUplinks, c.ids, c.boots, c.ups, c.ats, c.reasons, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt,
+	_, err := db.ExecContext(ctx, pgInsertUplinks, c.ids, c.boots, c.ups, c.ats, c.reasons, c.sl, c.mo, c.gn, c.wi, c.ot, c.dt,
 		c.sIDs, c.sAts, c.sBoots, c.sUps, c.sIdx, c.sKinds, c.sVals, c.sBSSID,
-		c.cIDs, c.cConf, c.cAck, c.cFw, c.cHw, c.cBoots, c.cUps, c.cAts).Scan(&stored)
+		c.cIDs, c.cConf, c.cAck, c.cFw, c.cHw, c.cBoots, c.cUps, c.cAts)
 	return classify(err)
 }
 

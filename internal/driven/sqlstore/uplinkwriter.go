@@ -176,17 +176,7 @@ func (w *UplinkWriter) store(recs []device.Record) error {
 func (w *UplinkWriter) commit(ctx context.Context, recs []device.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var err error
-	if w.s.engine == enginePostgres {
-		// One statement that commits on its own (uplinks_postgres.go).
-		if err = insertUplinksPG(ctx, w.s.wdb, recs); err == nil {
-			w.s.metrics.commits.Inc()
-		} else {
-			w.s.metrics.failures.Inc()
-		}
-	} else {
-		err = w.s.update(ctx, func(t *Tx) error { return t.insertUplinks(ctx, recs) })
-	}
+	err := w.s.writeUplinks(ctx, recs)
 	if err == nil {
 		w.written.Add(float64(len(recs)))
 		w.batches.Observe(float64(len(recs)))
