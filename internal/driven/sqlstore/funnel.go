@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/liveplane/liveplane/internal/domain"
 )
@@ -58,7 +59,9 @@ func (f *funnel) checkpoint() (walFrames, moved int64, err error) {
 		var busy int64
 		var err error
 		withOwnProc(func() {
+			start := time.Now()
 			err = f.s.wdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &moved)
+			f.s.metrics.reuseStop.Observe(time.Since(start).Seconds())
 		})
 		return err
 	}})

@@ -10,6 +10,7 @@ type metrics struct {
 	checkpoints prometheus.Counter
 	walPages    prometheus.Gauge
 	walReuses   prometheus.Counter
+	reuseStop   prometheus.Histogram
 	// SQLite's twin cache (twincache.go).
 	twinHits, twinMisses prometheus.Counter
 }
@@ -37,6 +38,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveplane_sqlite_wal_pages",
 			Help: "WAL pages not yet copied into the database file after the last checkpoint.",
 		}),
+		reuseStop: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "liveplane_sqlite_wal_reuse_seconds",
+			Help:    "How long each catch-up checkpoint stopped the writer (copying the frames committed since the checkpointer's last pass, and their fsyncs).",
+			Buckets: []float64{.0005, .001, .002, .004, .008, .016, .032, .064, .128},
+		}),
 		twinHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_twin_cache_hits_total",
 			Help: "Uplink twin reads answered by SQLite's write-through twin cache.",
@@ -51,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses, m.reuseStop)
 	}
 	return m
 }
