@@ -151,7 +151,13 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 		"&_pragma=mmap_size(" + strconv.Itoa(sqliteMmapSize) + ")&_pragma=cache_size(-32768)"
 	// The writer never checkpoints (wal_autocheckpoint 0): the
 	// checkpointer does, from a connection of its own (checkpoint.go).
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	// Its page cache is 4 MiB (the pages it writes are few and hot; the
+	// rest it reads through the mapping): when a commit ends, SQLite drops
+	// cached pages past the database's end, walking the cache's whole hash
+	// table when it cannot bound them (pcache1TruncateUnsafe), and with 32
+	// MiB that walk was 7.5 % of serve's CPU at 5,000 uplinks/s (1.8 % at
+	// 4 MiB).
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=cache_size(-4096)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("sqlite %s: %w", path, err)
 	}
