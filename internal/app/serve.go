@@ -141,7 +141,7 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	stream, err := livews.New(livews.Options{
 		Auth: accounts, Devices: dev.svc, Window: window,
 		ServiceTokens: cfg.LiveLog.RelayTokens, Origins: cfg.LiveLog.WSOrigins,
-		PingInterval: cfg.LiveLog.PingInterval, Registerer: reg, Logger: log.With("component", "livews"),
+		PingInterval: cfg.LiveLog.PingInterval, MaxFlushDelay: cfg.LiveLog.MaxFlushDelay, Registerer: reg, Logger: log.With("component", "livews"),
 	})
 	if err != nil {
 		return err

@@ -14,7 +14,10 @@ type LiveLog struct {
 	MaxBytes     int64         // cap for every device's lines together
 	WSOrigins    []string      // browser origins allowed on /ws; "*" = any
 	PingInterval time.Duration // WebSocket ping period and pong deadline
-	RelayTokens  []string      // service tokens that may open any device's stream
+	// MaxFlushDelay bounds what a line may wait on /ws while the hub
+	// coalesces writes under load (livews, flush.go).
+	MaxFlushDelay time.Duration
+	RelayTokens   []string // service tokens that may open any device's stream
 	// ConsoleRelayURL is the liveplane relay the console's Live Logs tab
 	// follows devices through ("" = serve's own stream, /console/ws).
 	ConsoleRelayURL string
@@ -32,6 +35,8 @@ func liveLogSettings(l *LiveLog) []setting {
 			help: "browser `origins` allowed on the /ws live-log stream (comma-separated scheme://host[:port], or *); requests without Origin are always allowed"},
 		{name: "ws-ping-interval", def: "30s", val: durationValue{&l.PingInterval},
 			help: "WebSocket ping period of the /ws stream (`duration`); a connection silent for two periods is closed"},
+		{name: "ws-max-flush-delay", def: "20ms", val: durationValue{&l.MaxFlushDelay},
+			help: "the most a live-log line may wait on /ws while writes are coalesced under load (`duration`); longer pauses write more lines per system call"},
 		{name: "relay-tokens", secret: secretToken, val: listValue{&l.RelayTokens},
 			help: "comma-separated service `tokens` of liveplane relays; each may open the /ws stream of any device"},
 		{name: "console-relay-url", val: stringValue{&l.ConsoleRelayURL},
@@ -56,6 +61,9 @@ func validateLiveLog(v *validator, l LiveLog) {
 	}
 	if l.PingInterval < 100*time.Millisecond || l.PingInterval > 10*time.Minute {
 		v.check("ws-ping-interval", errors.New("must be between 100ms and 10m"))
+	}
+	if l.MaxFlushDelay < time.Millisecond || l.MaxFlushDelay > time.Second {
+		v.check("ws-max-flush-delay", errors.New("must be between 1ms and 1s"))
 	}
 	if l.ConsoleRelayURL != "" {
 		if err := checkOrigin(l.ConsoleRelayURL); err != nil || l.ConsoleRelayURL == "*" {
