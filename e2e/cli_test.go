@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 )
 
 // The CLI over the real server: lifecycle, tenant isolation, revocation,
@@ -94,5 +97,36 @@ func TestCLIAccountsAndKeys(t *testing.T) {
 	}
 	if _, _, code := cli(t, newEnv, "accounts", "get", acme); code != 3 {
 		t.Fatalf("key of a deleted account: exit %d, want 3", code)
+	}
+
+	// accounts list leaves DELETED accounts out (DELETING ones stay, their
+	// deletion is under way); --include-deleted shows the tombstones.
+	listed := func(flags ...string) map[string]string {
+		t.Helper()
+		out, stderr, code := cli(t, admin, append([]string{"accounts", "list", "--page-size", "1", "--output", "json"}, flags...)...)
+		var res struct {
+			Accounts []struct{ Name, State string }
+		}
+		if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil {
+			t.Fatalf("accounts list %v: exit %d, %v %q %s", flags, code, err, out, stderr)
+		}
+		by := map[string]string{}
+		for _, a := range res.Accounts {
+			by[a.Name] = a.State
+		}
+		return by
+	}
+	if got := listed(); got["acme"] != "ACCOUNT_STATE_DELETING" || got["globex"] == "" {
+		t.Fatalf("list while acme is DELETING: %v", got)
+	}
+	// No cluster is registered, so the finaliser's sweep (5 s) finalises it.
+	waitFor(t, 20*time.Second, "acme DELETED", func() bool {
+		return getAccount(t, s, acme).GetState() == lpv1.AccountState_ACCOUNT_STATE_DELETED
+	})
+	if got := listed(); len(got) != 1 || got["globex"] == "" {
+		t.Fatalf("default list after finalisation: %v, want globex only", got)
+	}
+	if got := listed("--include-deleted"); len(got) != 2 || got["acme"] != "ACCOUNT_STATE_DELETED" || got["globex"] == "" {
+		t.Fatalf("list --include-deleted: %v, want acme DELETED and globex", got)
 	}
 }

@@ -96,6 +96,7 @@ func accountsList(ctx context.Context, e *env, args []string) error {
 	c := newClientCommand("accounts list", e)
 	pageSize := c.fs.Int("page-size", 100, "accounts per request")
 	limit := c.fs.Int("limit", 0, "stop after this many accounts (0: all)")
+	deleted := c.fs.Bool("include-deleted", false, "also list DELETED accounts (tombstones kept after deletion)")
 	api, err := c.parse(e, args)
 	if err != nil {
 		return err
@@ -104,7 +105,7 @@ func accountsList(ctx context.Context, e *env, args []string) error {
 	token := ""
 	for {
 		res, err := api.accounts.ListAccounts(ctx, connect.NewRequest(&lpv1.ListAccountsRequest{
-			PageSize: int32(*pageSize), PageToken: token,
+			PageSize: int32(*pageSize), PageToken: token, IncludeDeleted: *deleted,
 		}))
 		if err != nil {
 			return err

@@ -149,21 +149,31 @@ const (
 	MaxPageSize     = 500
 )
 
+// ListInput is what List takes. PageSize 0 means DefaultPageSize.
+type ListInput struct {
+	PageSize  int
+	PageToken string
+	// IncludeDeleted lists DELETED accounts (tombstones) too; DELETING ones
+	// are always listed, their deletion is still under way.
+	IncludeDeleted bool
+}
+
 // List returns one page of the accounts the caller may see, in creation
 // order, and the token of the next page ("" on the last one).
-func (s *Service) List(ctx context.Context, pageSize int, pageToken string) ([]Account, string, error) {
+func (s *Service) List(ctx context.Context, in ListInput) ([]Account, string, error) {
 	const op = "account.List"
 	p, err := principal(ctx, op)
 	if err != nil {
 		return nil, "", err
 	}
+	pageSize := in.PageSize
 	switch {
 	case pageSize < 0 || pageSize > MaxPageSize:
 		return nil, "", domain.Errorf(domain.CodeInvalid, op, "page_size: must be between 0 and %d", MaxPageSize)
 	case pageSize == 0:
 		pageSize = DefaultPageSize
 	}
-	after, err := decodePageToken(pageToken)
+	after, err := decodePageToken(in.PageToken)
 	if err != nil {
 		return nil, "", domain.Errorf(domain.CodeInvalid, op, "page_token: not a token this server issued")
 	}
@@ -175,10 +185,15 @@ func (s *Service) List(ctx context.Context, pageSize int, pageToken string) ([]A
 		if err != nil {
 			return nil, "", domain.Wrap(op, err)
 		}
+		if a.State == StateDeleted && !in.IncludeDeleted {
+			return nil, "", nil
+		}
 		return []Account{a}, "", nil
 	}
 	// One extra row tells whether a next page exists without a count query.
-	list, err := s.store.Accounts(ctx, after, pageSize+1)
+	// The store skips tombstones in its query, not here, so a page is never
+	// short while more accounts remain.
+	list, err := s.store.Accounts(ctx, after, pageSize+1, in.IncludeDeleted)
 	if err != nil {
 		return nil, "", domain.Wrap(op, err)
 	}

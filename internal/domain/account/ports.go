@@ -20,7 +20,9 @@ type Store interface {
 
 	Account(ctx context.Context, id string) (Account, error)
 	// Accounts lists accounts with ID > after in ID order, at most limit.
-	Accounts(ctx context.Context, after string, limit int) ([]Account, error)
+	// DELETED accounts are skipped by the query itself unless
+	// includeDeleted, so a page holds limit rows whenever that many remain.
+	Accounts(ctx context.Context, after string, limit int, includeDeleted bool) ([]Account, error)
 	// AccountsInState lists up to limit accounts in state, in ID order.
 	AccountsInState(ctx context.Context, state State, limit int) ([]Account, error)
 	APIKeys(ctx context.Context, accountID string) ([]APIKey, error)

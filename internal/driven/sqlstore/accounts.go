@@ -55,8 +55,13 @@ func (a accountStore) Account(ctx context.Context, id string) (account.Account, 
 	return scanAccount(a.s.rdb.QueryRowContext(ctx, a.s.q("SELECT "+accountCols+" FROM accounts WHERE id = ?"), id))
 }
 
-func (a accountStore) Accounts(ctx context.Context, after string, limit int) ([]account.Account, error) {
-	return a.accounts(ctx, "WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+func (a accountStore) Accounts(ctx context.Context, after string, limit int, includeDeleted bool) ([]account.Account, error) {
+	if includeDeleted {
+		return a.accounts(ctx, "WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	}
+	// Tombstones are skipped before LIMIT, so a page is full whenever enough
+	// live accounts remain; the id walk still reads past them.
+	return a.accounts(ctx, "WHERE id > ? AND state <> ? ORDER BY id LIMIT ?", after, string(account.StateDeleted), limit)
 }
 
 func (a accountStore) AccountsInState(ctx context.Context, state account.State, limit int) ([]account.Account, error) {

@@ -101,7 +101,7 @@ func TestListPages(t *testing.T) {
 		}
 		seen, pages, tok := map[string]bool{}, 0, ""
 		for {
-			list, next, err := svc.List(admin, 5, tok)
+			list, next, err := svc.List(admin, account.ListInput{PageSize: 5, PageToken: tok})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestListPages(t *testing.T) {
 		if len(seen) != 23 || pages != 5 {
 			t.Fatalf("saw %d accounts on %d pages, want 23 on 5", len(seen), pages)
 		}
-		if _, _, err := svc.List(admin, 5, "garbage!"); !domain.Is(err, domain.CodeInvalid) {
+		if _, _, err := svc.List(admin, account.ListInput{PageSize: 5, PageToken: "garbage!"}); !domain.Is(err, domain.CodeInvalid) {
 			t.Fatalf("bad page token: %v", err)
 		}
 	})
@@ -283,7 +283,7 @@ func TestFailingTransactionDoesNotSpoilOthers(t *testing.T) {
 				t.Errorf("create %d: %v", i, err)
 			}
 		}
-		list, _, err := svc.List(admin, 500, "")
+		list, _, err := svc.List(admin, account.ListInput{PageSize: 500})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestLoneFailingTransactionLeavesNothing(t *testing.T) {
 		if _, err := service(s).Create(admin, account.CreateInput{Name: "real"}); err != nil {
 			t.Fatal(err)
 		}
-		list, _, err := service(s).List(admin, 10, "")
+		list, _, err := service(s).List(admin, account.ListInput{PageSize: 10})
 		if err != nil || len(list) != 1 || list[0].Name != "real" {
 			t.Fatalf("accounts after a failed lone use case: %+v %v", list, err)
 		}

@@ -65,7 +65,9 @@ func (a *Accounts) GetAccount(ctx context.Context, req *connect.Request[lpv1.Get
 }
 
 func (a *Accounts) ListAccounts(ctx context.Context, req *connect.Request[lpv1.ListAccountsRequest]) (*connect.Response[lpv1.ListAccountsResponse], error) {
-	list, next, err := a.svc.List(ctx, int(req.Msg.GetPageSize()), req.Msg.GetPageToken())
+	m := req.Msg
+	list, next, err := a.svc.List(ctx, account.ListInput{PageSize: int(m.GetPageSize()), PageToken: m.GetPageToken(),
+		IncludeDeleted: m.GetIncludeDeleted()})
 	if err != nil {
 		return nil, toConnect(a.log, req.Spec().Procedure, err)
 	}

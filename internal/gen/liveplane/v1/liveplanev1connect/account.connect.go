@@ -65,7 +65,8 @@ type AccountServiceClient interface {
 	// PROVISIONING; a Get right after sees it (read-your-writes).
 	CreateAccount(context.Context, *connect.Request[v1.CreateAccountRequest]) (*connect.Response[v1.CreateAccountResponse], error)
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
-	// ListAccounts pages in creation order; page_token is opaque.
+	// ListAccounts pages in creation order; page_token is opaque. DELETED
+	// accounts are left out unless include_deleted is set.
 	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
 	UpdateAccount(context.Context, *connect.Request[v1.UpdateAccountRequest]) (*connect.Response[v1.UpdateAccountResponse], error)
 	// DeleteAccount needs the admin token; the account turns DELETING and its
@@ -200,7 +201,8 @@ type AccountServiceHandler interface {
 	// PROVISIONING; a Get right after sees it (read-your-writes).
 	CreateAccount(context.Context, *connect.Request[v1.CreateAccountRequest]) (*connect.Response[v1.CreateAccountResponse], error)
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
-	// ListAccounts pages in creation order; page_token is opaque.
+	// ListAccounts pages in creation order; page_token is opaque. DELETED
+	// accounts are left out unless include_deleted is set.
 	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
 	UpdateAccount(context.Context, *connect.Request[v1.UpdateAccountRequest]) (*connect.Response[v1.UpdateAccountResponse], error)
 	// DeleteAccount needs the admin token; the account turns DELETING and its
