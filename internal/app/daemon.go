@@ -17,6 +17,7 @@ import (
 	"github.com/liveplane/liveplane/internal/config"
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/drivers/daemon"
@@ -74,7 +75,19 @@ func Daemon(ctx context.Context, cfg config.Daemon, version string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("load accounts from the bus: %w", err)
 	}
-	log.Info("liveplane daemon started", "cluster", cfg.Cluster, "api", rc.Host, "accounts", seeded)
+	// What this cluster last reported per account (what the control plane
+	// holds), so drift made while the daemon was down is reported before
+	// it is repaired, and an account never provisioned here is not taken
+	// for drift.
+	reports := 0
+	err = natsbus.ReplayStatuses(ctx, js, cfg.Cluster, func(s provisioning.Status) {
+		d.SeedStatus(s)
+		reports++
+	})
+	if err != nil {
+		return fmt.Errorf("load status reports from the bus: %w", err)
+	}
+	log.Info("liveplane daemon started", "cluster", cfg.Cluster, "api", rc.Host, "accounts", seeded, "status_reports", reports)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx) })
 	g.Go(func() error {

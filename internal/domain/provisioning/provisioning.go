@@ -84,6 +84,34 @@ func (s Status) Cond(t string) (Condition, bool) {
 	return Condition{}, false
 }
 
+// Provisioned reports whether s shows the account's namespace in place in
+// its cluster, and the generation it was last applied at (0 when s does
+// not say). Applied, a failed quota or binding (applied after the
+// namespace) and drift being repaired all mean the namespace had been
+// provisioned; an apply that failed, a namespace owned by another, a
+// deletion do not. A daemon that restarts reads its cluster's last report
+// this way to tell drift made while it was down from an account it never
+// provisioned.
+func (s Status) Provisioned() (gen int64, ok bool) {
+	if s.Deleted {
+		return 0, false
+	}
+	if c, ok := s.Cond(CondApplied); ok && c.Status {
+		return c.ObservedGeneration, true
+	}
+	c, ok := s.Cond(CondDegraded)
+	if !ok || !c.Status {
+		return 0, false
+	}
+	switch c.Reason {
+	case ReasonQuotaFailed, ReasonBindingFailed:
+		return c.ObservedGeneration, true
+	case ReasonMissing, ReasonDrifted:
+		return 0, true
+	}
+	return 0, false
+}
+
 // Equal reports whether two statuses say the same thing (time aside), so a
 // daemon publishes only changes.
 func (s Status) Equal(o Status) bool {

@@ -102,3 +102,33 @@ func TestOwnedByOther(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusProvisioned(t *testing.T) {
+	st := func(deleted bool, cs ...Condition) Status {
+		return Status{Cluster: "c1", AccountID: "a", ObservedGeneration: 3, Deleted: deleted, Conditions: cs}
+	}
+	c := func(typ string, ok bool, reason string, gen int64) Condition {
+		return Condition{Type: typ, Status: ok, Reason: reason, ObservedGeneration: gen}
+	}
+	for _, tc := range []struct {
+		name   string
+		s      Status
+		gen    int64
+		wantOK bool
+	}{
+		{"ready", st(false, c(CondApplied, true, ReasonApplied, 3), c(CondReady, true, ReasonActive, 3), c(CondDegraded, false, "", 3)), 3, true},
+		{"quota failed after the namespace", st(false, c(CondApplied, false, ReasonQuotaFailed, 2), c(CondDegraded, true, ReasonQuotaFailed, 2)), 2, true},
+		{"binding failed after the namespace", st(false, c(CondApplied, false, ReasonBindingFailed, 2), c(CondDegraded, true, ReasonBindingFailed, 2)), 2, true},
+		{"drift being repaired", st(false, c(CondApplied, false, ReasonDrifted, 3), c(CondDegraded, true, ReasonDrifted, 3)), 0, true},
+		{"missing being repaired", st(false, c(CondApplied, false, ReasonMissing, 3), c(CondDegraded, true, ReasonMissing, 3)), 0, true},
+		{"apply failed", st(false, c(CondApplied, false, ReasonApplyFailed, 1), c(CondDegraded, true, ReasonApplyFailed, 1)), 0, false},
+		{"owned by another", st(false, c(CondApplied, false, ReasonOwnedByOther, 1), c(CondDegraded, true, ReasonOwnedByOther, 1)), 0, false},
+		{"deleting", st(false, c(CondDeleting, true, ReasonDeleteInProgress, 4)), 0, false},
+		{"deleted", st(true, c(CondDeleting, false, "NamespaceDeleted", 4)), 0, false},
+		{"nothing reported", Status{}, 0, false},
+	} {
+		if gen, ok := tc.s.Provisioned(); gen != tc.gen || ok != tc.wantOK {
+			t.Errorf("%s: Provisioned() = %d, %v; want %d, %v", tc.name, gen, ok, tc.gen, tc.wantOK)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 )
 
@@ -101,6 +102,21 @@ func Replay(ctx context.Context, js jetstream.JetStream, filters []string, lastP
 			return err
 		}
 	}
+}
+
+// ReplayStatuses calls fn, in stream order, with every status report the
+// daemon of cluster published that the stream still holds (EventsMaxAge):
+// what the control plane folded into its read model for that cluster. The
+// reports of all clusters share each account's subject, so this reads all
+// of them (one server-side filter) and keeps the cluster's here.
+func ReplayStatuses(ctx context.Context, js jetstream.JetStream, cluster string, fn func(provisioning.Status)) error {
+	subject := domain.Event{Type: provisioning.EventStatus, AggregateID: "*"}.Subject()
+	return Replay(ctx, js, []string{subject}, false, func(_ uint64, ev domain.Event) error {
+		if s, ok := ev.Data.(provisioning.Status); ok && s.Cluster == cluster {
+			fn(s)
+		}
+		return nil
+	})
 }
 
 // SubjectMatches reports whether subject matches the NATS filter ("*" is

@@ -1,10 +1,17 @@
 package natsbus_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/liveplane/liveplane/internal/domain"
+	"github.com/liveplane/liveplane/internal/domain/account"
+	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
+	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
 func TestSubjectMatches(t *testing.T) {
@@ -38,4 +45,39 @@ func FuzzSubjectMatches(f *testing.F) {
 		}
 		_ = natsbus.SubjectMatches(filter, subject)
 	})
+}
+
+// ReplayStatuses gives one cluster's reports in stream order, and nothing
+// else: not another cluster's reports on the same subject, not the
+// account's or the cluster's other events.
+func TestReplayStatusesKeepsOneClustersReports(t *testing.T) {
+	url, _ := natstest.Start(t)
+	js := connectJS(t, url)
+	pub := natsbus.NewEventPublisher(js)
+	t0 := time.Now()
+	publish := func(typ, agg string, data any) {
+		t.Helper()
+		if err := pub.Publish(t.Context(), domain.Event{ID: domain.NewID(), Type: typ, AggregateID: agg, AggregateVersion: 1, Time: t0, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := func(cluster, id string, gen int64) provisioning.Status {
+		return provisioning.Status{Cluster: cluster, AccountID: id, Namespace: "lp-" + id, ObservedGeneration: gen, Time: t0.Add(time.Duration(gen) * time.Second),
+			Conditions: []provisioning.Condition{{Type: provisioning.CondReady, Status: true, ObservedGeneration: gen}}}
+	}
+	publish(account.EventCreated, "a1", account.Account{ID: "a1", Name: "a1", State: account.StateProvisioning, Generation: 1})
+	publish(provisioning.EventClusterRegistered, "c1", provisioning.Heartbeat{Cluster: "c1"})
+	publish(provisioning.EventStatus, "a1", st("c1", "a1", 1))
+	publish(provisioning.EventStatus, "a1", st("c2", "a1", 1))
+	publish(provisioning.EventStatus, "a2", st("c1", "a2", 1))
+	publish(provisioning.EventStatus, "a1", st("c1", "a1", 2))
+	var got []string
+	if err := natsbus.ReplayStatuses(t.Context(), js, "c1", func(s provisioning.Status) {
+		got = append(got, fmt.Sprintf("%s/%s@%d", s.Cluster, s.AccountID, s.ObservedGeneration))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c1/a1@1", "c1/a2@1", "c1/a1@2"}; !slices.Equal(got, want) {
+		t.Fatalf("replayed %v, want %v", got, want)
+	}
 }

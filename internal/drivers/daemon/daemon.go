@@ -52,6 +52,7 @@ type Daemon struct {
 	desired  map[string]account.Account     // newest spec seen per account
 	status   map[string]provisioning.Status // what to report
 	reported map[string]provisioning.Status // what was published
+	recorded map[string]provisioning.Status // the control plane's last report from this cluster, before this process reported
 	clean    map[string]int64               // generation whose unset quota/binding were checked absent
 	gone     map[string]bool                // DELETED accounts whose namespace is confirmed gone
 	retry    map[string]bool                // accounts whose last resync failed
@@ -81,7 +82,7 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	return &Daemon{
 		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
 		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
-		reported: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{}, retry: map[string]bool{},
+		reported: map[string]provisioning.Status{}, recorded: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{}, retry: map[string]bool{},
 		wake: make(chan struct{}, 1),
 	}
 }

@@ -48,15 +48,37 @@ type statuses struct {
 	all []provisioning.Status
 }
 
-func (s *statuses) has(cond func(provisioning.Status) bool) bool {
+// watchStatuses collects, in arrival order, the status events published
+// on nc's bus from now on.
+func watchStatuses(t *testing.T, nc *nats.Conn) *statuses {
+	t.Helper()
+	got := &statuses{}
+	if _, err := nc.Subscribe("liveplane.events.provisioning.>", func(m *nats.Msg) {
+		if ev, err := eventcodec.Decode(m.Data); err == nil {
+			if s, ok := ev.Data.(provisioning.Status); ok {
+				got.mu.Lock()
+				got.all = append(got.all, s)
+				got.mu.Unlock()
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (s *statuses) has(cond func(provisioning.Status) bool) bool { return s.first(cond) >= 0 }
+
+// first is the arrival index of the first status matching cond, or -1.
+func (s *statuses) first(cond func(provisioning.Status) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, st := range s.all {
+	for i, st := range s.all {
 		if cond(st) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -98,18 +120,7 @@ func TestDaemonOnRealAPIServer(t *testing.T) {
 	if err := natsbus.EnsureStreams(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	got := &statuses{}
-	if _, err := nc.Subscribe("liveplane.events.provisioning.>", func(m *nats.Msg) {
-		if ev, err := eventcodec.Decode(m.Data); err == nil {
-			if s, ok := ev.Data.(provisioning.Status); ok {
-				got.mu.Lock()
-				got.all = append(got.all, s)
-				got.mu.Unlock()
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := watchStatuses(t, nc)
 	kc, err := kube.New(c.RestConfig())
 	if err != nil {
 		t.Fatal(err)

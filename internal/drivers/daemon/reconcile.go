@@ -29,8 +29,9 @@ func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Conditi
 }
 
 // reconcile brings one account's namespace to its spec and records the
-// status to report. On a resync, drift is reported (Degraded) before it is
-// repaired, so the control plane sees it.
+// status to report. Drift made outside liveplane is reported (Degraded)
+// before it is repaired, so the control plane sees it: by a resync, and
+// after a restart by the account's first reconcile (see reportDrift).
 func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) error {
 	mu := d.stripe(a.ID)
 	mu.Lock()
@@ -76,7 +77,7 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 		// on the server).
 		return d.reconcileExtras(ctx, a, base, name, want)
 	}
-	if drift != "" && resync && d.hasStatus(a.ID) {
+	if drift != "" && d.reportDrift(a, ns, found, resync) {
 		st := base
 		st.Conditions = []provisioning.Condition{
 			cond(provisioning.CondApplied, false, drift, "namespace "+name+" changed outside liveplane; restoring", a.Generation),

@@ -8,13 +8,6 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
 )
 
-func (d *Daemon) hasStatus(id string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.status[id]
-	return ok
-}
-
 // readyAt reports whether Ready at gen is what was last recorded.
 func (d *Daemon) readyAt(id string, gen int64) bool {
 	d.mu.Lock()
@@ -32,6 +25,7 @@ func (d *Daemon) readyAt(id string, gen int64) bool {
 func (d *Daemon) setStatus(st provisioning.Status, now bool) {
 	d.mu.Lock()
 	d.status[st.AccountID] = st
+	delete(d.recorded, st.AccountID) // superseded: reportDrift reads status now
 	d.mu.Unlock()
 	if now {
 		d.publishPending(context.Background())
