@@ -13,3 +13,12 @@ func (s *Server) Coalescing() bool { return s.hub.coalescing.Load() }
 
 // FlushBusy is the time the flusher spent in rounds.
 func (s *Server) FlushBusy() time.Duration { return time.Duration(s.hub.fl.busy.Load()) }
+
+// KeepCoalescing puts the hub in coalescing mode for good, as if a direct
+// write cost an hour (so direct writes would never keep up again). Call it
+// before the first line, from the goroutine that calls Deliver (the only
+// one that touches the duty state).
+func (s *Server) KeepCoalescing() {
+	s.hub.fl.perLine = time.Hour
+	s.hub.coalescing.Store(true)
+}
