@@ -121,7 +121,7 @@ func natsURL(urls, token string) string {
 
 // daemonFailpoint reads LIVEPLANE_FAILPOINTS entries "daemon-<step>@N": the
 // process kills itself the Nth time it reaches step (after-apply,
-// before-status). Crash tests pick N at random.
+// before-status, before-resync). Crash tests pick N at random.
 func daemonFailpoint() func(string) {
 	at := map[string]int{}
 	for _, f := range strings.Split(os.Getenv("LIVEPLANE_FAILPOINTS"), ",") {

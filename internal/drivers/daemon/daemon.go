@@ -27,8 +27,9 @@ type Options struct {
 	// Beats records heartbeats; nil publishes them as events (the old way,
 	// which grows the stream; kept for tests without a bucket).
 	Beats provisioning.Beater
-	// Failpoint is called at named steps ("after-apply", "before-status")
-	// so crash tests can kill the process exactly there; nil in production.
+	// Failpoint is called at named steps ("after-apply", "before-status",
+	// "before-resync") so crash tests can kill the process exactly there
+	// (and race tests hold it there); nil in production.
 	Failpoint func(name string)
 	Logger    *slog.Logger
 	Clock     domain.Clock
@@ -49,7 +50,8 @@ type Daemon struct {
 	pubMu sync.Mutex // serialises publishPending
 
 	mu       sync.Mutex
-	desired  map[string]account.Account     // newest spec seen per account
+	desired  map[string]account.Account     // newest spec seen per account; generations only grow
+	applied  map[string]int64               // newest generation whose namespace labels this cluster had (see noteApplied)
 	status   map[string]provisioning.Status // what to report
 	reported map[string]provisioning.Status // what was published
 	recorded map[string]provisioning.Status // the control plane's last report from this cluster, before this process reported
@@ -81,7 +83,7 @@ func New(kube provisioning.Kube, pub provisioning.Publisher, o Options) *Daemon 
 	}
 	return &Daemon{
 		o: o, kube: kube, pub: pub, log: o.Logger.With("component", "daemon", "cluster", o.Cluster),
-		desired: map[string]account.Account{}, status: map[string]provisioning.Status{},
+		desired: map[string]account.Account{}, applied: map[string]int64{}, status: map[string]provisioning.Status{},
 		reported: map[string]provisioning.Status{}, recorded: map[string]provisioning.Status{}, clean: map[string]int64{}, gone: map[string]bool{}, retry: map[string]bool{},
 		wake: make(chan struct{}, 1),
 	}
@@ -108,12 +110,30 @@ func (d *Daemon) Handle(ctx context.Context, ev domain.Event) error {
 	if !ok {
 		return nil
 	}
-	cur := d.Seed(a)
-	if err := d.reconcile(ctx, cur, false); err != nil {
+	d.Seed(a)
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	err := d.reconcile(ctx, d.newest(a), false)
+	mu.Unlock()
+	if err != nil {
 		return err
 	}
 	d.o.Failpoint("after-apply")
 	return nil
+}
+
+// newest returns the newest spec known for a's account: a, or the one an
+// event (or the start-up replay) brought since a was copied. Callers hold
+// the account's stripe and reconcile what it returns, so a reconcile never
+// applies an older spec than one reconciled before it: desired only grows,
+// and whatever was reconciled was read from it under the same stripe.
+func (d *Daemon) newest(a account.Account) account.Account {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cur, ok := d.desired[a.ID]; ok && cur.Generation > a.Generation {
+		return cur
+	}
+	return a
 }
 
 // Run registers, then heartbeats, resyncs and publishes status until ctx
@@ -207,14 +227,36 @@ func (d *Daemon) retryFailed(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.resyncOne(ctx, a)
+		d.resyncOne(ctx, a, nil)
 	}
 }
 
-// resyncOne reconciles a as the resync does; a failure is retried within
-// retryEvery.
-func (d *Daemon) resyncOne(ctx context.Context, a account.Account) {
-	if err := d.reconcile(ctx, a, true); err != nil {
+// resyncOne brings one account to its spec as the resync does: settled
+// from snap when the snapshot shows it as wanted, reconciled object by
+// object otherwise or when snap is nil (the retry of a failed resync). A
+// failure is retried within retryEvery.
+//
+// a is the resync's copy of the spec, taken without the account's lock:
+// an event may have applied a newer generation since. So all of it runs
+// in one hold of the account's stripe, for the newest spec read under it:
+// the copy is never applied over a newer spec (that would put the older
+// labels and quota back, and report the newer namespace as drift). With a
+// snapshot, a newer spec is left to its event: the snapshot predates it.
+func (d *Daemon) resyncOne(ctx context.Context, a account.Account, snap *provisioning.Snapshot) {
+	d.o.Failpoint("before-resync")
+	mu := d.stripe(a.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	cur := d.newest(a)
+	if snap != nil {
+		if cur.Generation != a.Generation {
+			return // handled (or being handled) by the newer event
+		}
+		if d.fromSnapshot(cur, *snap) {
+			return
+		}
+	}
+	if err := d.reconcile(ctx, cur, true); err != nil {
 		d.mu.Lock()
 		first := !d.retry[a.ID]
 		d.retry[a.ID] = true
@@ -250,34 +292,16 @@ func (d *Daemon) Resync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if d.settle(a, snap) {
-			continue
-		}
-		d.resyncOne(ctx, a)
+		d.resyncOne(ctx, a, &snap)
 	}
 }
 
-// settle runs fromSnapshot under a's stripe, for its newest spec only: an
-// event handled since the copy was taken wins.
-func (d *Daemon) settle(a account.Account, snap provisioning.Snapshot) bool {
-	mu := d.stripe(a.ID)
-	mu.Lock()
-	defer mu.Unlock()
-	d.mu.Lock()
-	cur := d.desired[a.ID]
-	d.mu.Unlock()
-	if cur.Generation != a.Generation {
-		return true // handled (or being handled) by the newer event
-	}
-	return d.fromSnapshot(a, snap)
-}
-
-// fromSnapshot settles a without calling the apiserver when the snapshot
-// shows it as wanted: Ready (namespace, quota and binding in place at its
-// generation, unedited) or Deleted (namespace gone). A status not yet
-// reported (after a restart) is recorded from the snapshot, so a restart
-// costs three LISTs, not a GET per account. It reports false when a needs
-// a reconcile.
+// fromSnapshot settles a (under its stripe) without calling the apiserver
+// when the snapshot shows it as wanted: Ready (namespace, quota and
+// binding in place at its generation, unedited) or Deleted (namespace
+// gone). A status not yet reported (after a restart) is recorded from the
+// snapshot, so a restart costs three LISTs, not a GET per account. It
+// reports false when a needs a reconcile.
 func (d *Daemon) fromSnapshot(a account.Account, snap provisioning.Snapshot) bool {
 	name := provisioning.NamespaceFor(a.Name)
 	ns, found := snap.Namespaces[name]

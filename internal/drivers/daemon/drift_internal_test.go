@@ -68,11 +68,49 @@ func TestReportDriftAfterAStart(t *testing.T) {
 		t.Error("an older report replaced a newer one")
 	}
 
-	// Once this process recorded a status, a resync reports any drift and
-	// an event does not, as before.
+	// Once this process recorded a status, a resync reports drift and an
+	// event does not, as before.
 	d = New(nil, nil, Options{Cluster: "c1"})
 	d.setStatus(*ready(3), false)
 	if !d.reportDrift(a, provisioning.Namespace{}, false, true) || d.reportDrift(a, provisioning.Namespace{}, false, false) {
 		t.Error("a running daemon's rule changed")
+	}
+
+	// A running daemon that applied generation 2 and was given 3: a resync
+	// reports what liveplane never labelled, not a spec change still to
+	// apply (a namespace at 2, or at 3's predecessor an older process
+	// applied, while 3's event waits or fails).
+	for _, tc := range []struct {
+		name string
+		ns   provisioning.Namespace
+		want bool
+	}{
+		{"at the generation applied", provisioning.Namespace{Labels: labels("liveplane", "a1", "2")}, false},
+		{"lowered below the generation applied", provisioning.Namespace{Labels: labels("liveplane", "a1", "1")}, true},
+		{"generation never had", provisioning.Namespace{Labels: labels("liveplane", "a1", "7")}, true},
+		{"generation not a number", provisioning.Namespace{Labels: labels("liveplane", "a1", "x")}, true},
+		{"managed-by edited away", provisioning.Namespace{Labels: labels("", "a1", "2")}, true},
+		{"another account's id", provisioning.Namespace{Labels: labels("liveplane", "a2", "2")}, true},
+		{"terminating", provisioning.Namespace{Labels: labels("liveplane", "a1", "2"), Terminating: true}, true},
+	} {
+		d := New(nil, nil, Options{Cluster: "c1"})
+		d.markReady(account.Account{ID: a.ID, Name: a.Name, Generation: 2}, provisioning.Status{Cluster: "c1", AccountID: a.ID, ObservedGeneration: 2})
+		if got := d.reportDrift(a, tc.ns, true, true); got != tc.want {
+			t.Errorf("running, %s: resync reportDrift = %v, want %v", tc.name, got, tc.want)
+		}
+		if d.reportDrift(a, tc.ns, true, false) {
+			t.Errorf("running, %s: an event reported drift", tc.name)
+		}
+	}
+
+	// The generation a replayed report showed applied outlives the report
+	// once this process records a status: labels below it stay drift.
+	d = New(nil, nil, Options{Cluster: "c1"})
+	rec := *ready(3)
+	rec.Time = time.Now()
+	d.SeedStatus(rec)
+	d.setStatus(provisioning.Status{Cluster: "c1", AccountID: a.ID, ObservedGeneration: 3, Conditions: applyFailed.Conditions}, false)
+	if !d.reportDrift(a, provisioning.Namespace{Labels: labels("liveplane", "a1", "2")}, true, true) {
+		t.Error("labels below the generation reported applied before the start were not drift")
 	}
 }

@@ -32,10 +32,8 @@ func cond(t string, ok bool, reason, msg string, gen int64) provisioning.Conditi
 // status to report. Drift made outside liveplane is reported (Degraded)
 // before it is repaired, so the control plane sees it: by a resync, and
 // after a restart by the account's first reconcile (see reportDrift).
+// The caller holds a's stripe, and a is the newest spec (see newest).
 func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) error {
-	mu := d.stripe(a.ID)
-	mu.Lock()
-	defer mu.Unlock()
 	name := provisioning.NamespaceFor(a.Name)
 	base := provisioning.Status{Cluster: d.o.Cluster, AccountID: a.ID, Namespace: name, ObservedGeneration: a.Generation}
 	ns, found, err := d.kube.Namespace(ctx, name)
@@ -71,6 +69,9 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 			}
 		}
 	}
+	if drift == "" {
+		d.noteApplied(a.ID, a.Generation)
+	}
 	if drift == "" && d.readyAt(a.ID, a.Generation) {
 		// The namespace is fine and Ready was reported: keep the quota
 		// and binding in place (an apply that changes nothing is a no-op
@@ -100,6 +101,7 @@ func (d *Daemon) reconcile(ctx context.Context, a account.Account, resync bool) 
 			d.setStatus(st, false)
 			return err
 		}
+		d.noteApplied(a.ID, a.Generation)
 	}
 	if err := d.reconcileExtras(ctx, a, base, name, want); err != nil {
 		return err
@@ -120,7 +122,19 @@ func (d *Daemon) markReady(a account.Account, base provisioning.Status) {
 	d.mu.Lock()
 	d.clean[a.ID] = a.Generation
 	d.mu.Unlock()
+	d.noteApplied(a.ID, a.Generation)
 	d.setStatus(st, false)
+}
+
+// noteApplied records that a's namespace carries (applied or found) the
+// labels of generation gen; reportDrift tells a spec change still to
+// apply from drift with it.
+func (d *Daemon) noteApplied(id string, gen int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if gen > d.applied[id] {
+		d.applied[id] = gen
+	}
 }
 
 // markDeleted records that a's namespace is gone from the cluster.

@@ -25,7 +25,14 @@ func (d *Daemon) readyAt(id string, gen int64) bool {
 func (d *Daemon) setStatus(st provisioning.Status, now bool) {
 	d.mu.Lock()
 	d.status[st.AccountID] = st
-	delete(d.recorded, st.AccountID) // superseded: reportDrift reads status now
+	if rec, ok := d.recorded[st.AccountID]; ok {
+		// Superseded: reportDrift reads status now, and keeps the
+		// generation the report showed applied.
+		if g, _ := rec.Provisioned(); g > d.applied[st.AccountID] {
+			d.applied[st.AccountID] = g
+		}
+		delete(d.recorded, st.AccountID)
+	}
 	d.mu.Unlock()
 	if now {
 		d.publishPending(context.Background())
