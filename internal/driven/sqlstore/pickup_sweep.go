@@ -114,9 +114,14 @@ func (p pickupStore) Leave(ctx context.Context, instance string) error {
 	})
 }
 
+// pendingLeasesQuery runs every second; on SQLite it reads the partial
+// index pickup_connections_held_pending, which holds only the sessions
+// with pending messages (migration 0008).
+const pendingLeasesQuery = "SELECT " + connCols + ` FROM pickup_connections
+		WHERE instance = ? AND session_id != '' AND pending > 0 LIMIT ?`
+
 func (p pickupStore) PendingLeases(ctx context.Context, instance string, limit int) ([]pickup.Lease, error) {
-	rows, err := p.s.rdb.QueryContext(ctx, p.s.q("SELECT "+connCols+` FROM pickup_connections
-		WHERE instance = ? AND session_id != '' AND pending > 0 LIMIT ?`), instance, limit)
+	rows, err := p.s.rdb.QueryContext(ctx, p.s.q(pendingLeasesQuery), instance, limit)
 	if err != nil {
 		return nil, classify(err)
 	}
