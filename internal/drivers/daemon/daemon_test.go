@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +22,6 @@ import (
 	"github.com/liveplane/liveplane/internal/drivers/daemon"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
-	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
 // counting wraps the real adapter and counts the calls a resync makes.
@@ -105,26 +103,11 @@ func is(id, typ, reason string, status bool, gen int64) func(provisioning.Status
 // that settles from one snapshot, delete reported Deleted once gone, and an
 // RBAC refusal shown as Degraded.
 func TestDaemonOnRealAPIServer(t *testing.T) {
-	kubetest.Binaries(t)
-	c := kubetest.APIServer(t, kubetest.Etcd(t), "d1", kubetest.WithControllers(), kubetest.WithUser("nobind", "nobind"))
-	admin := kubernetes.NewForConfigOrDie(c.RestConfig())
-	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	r := daemon.StartRealCluster(t, "d1", kubetest.WithControllers(), kubetest.WithUser("nobind", "nobind"))
+	c, admin, nc, js, kc := r.API, r.Admin, r.NC, r.JS, r.KC
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
 	got := watchStatuses(t, nc)
-	kc, err := kube.New(c.RestConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := func(k provisioning.Kube) *daemon.Daemon {
 		d := daemon.New(k, natsbus.NewEventPublisher(js), daemon.Options{Cluster: "d1", Resync: time.Hour, Heartbeat: time.Hour})
 		dctx, stop := context.WithCancel(ctx)

@@ -6,20 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
-	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
 	"github.com/liveplane/liveplane/internal/drivers/daemon"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
-	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
 // Drift made while the daemon was down is reported, Degraded with its
@@ -31,26 +26,11 @@ import (
 // reports aged out of the stream) a relabelled namespace still shows that
 // it was ours and is still reported.
 func TestDaemonRestartReportsDriftMadeWhileDown(t *testing.T) {
-	kubetest.Binaries(t)
 	const cluster = "r1"
-	c := kubetest.APIServer(t, kubetest.Etcd(t), cluster, kubetest.WithControllers())
-	admin := kubernetes.NewForConfigOrDie(c.RestConfig())
-	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	r := daemon.StartRealCluster(t, cluster, kubetest.WithControllers())
+	admin, nc, js, kc := r.Admin, r.NC, r.JS, r.KC
 	ctx := t.Context()
-	if err := natsbus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
 	got := watchStatuses(t, nc)
-	kc, err := kube.New(c.RestConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub := natsbus.NewEventPublisher(js)
 
 	// put records an account's spec on the bus, as serve's outbox does.

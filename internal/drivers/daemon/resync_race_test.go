@@ -8,20 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
-	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/driven/natsbus"
-	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
-	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
 // gate holds the resync at its "before-resync" step, the first time it
@@ -90,25 +84,10 @@ func (f *flaky) Namespace(ctx context.Context, name string) (provisioning.Namesp
 // resync (an account its snapshot does not settle) and the retry of an
 // account whose resync failed.
 func TestResyncDoesNotApplyAnOlderSpecThanAnEvent(t *testing.T) {
-	kubetest.Binaries(t)
 	const cluster = "s1"
-	c := kubetest.APIServer(t, kubetest.Etcd(t), cluster)
-	admin := kubernetes.NewForConfigOrDie(c.RestConfig())
-	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	r := StartRealCluster(t, cluster)
+	admin, js, kc := r.Admin, r.JS, r.KC
 	ctx := t.Context()
-	if err := natsbus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kube.New(c.RestConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, retry := range []bool{false, true} {
 		name := map[bool]string{false: "resync", true: "retry"}[retry]
 		t.Run(name, func(t *testing.T) {
