@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -104,6 +105,12 @@ func (f *funnel) loop() {
 			raw, j = j, nil
 		} else {
 			batch = append(batch[:0], j)
+			// Let the other runnable goroutines submit theirs first: on one
+			// core the funnel otherwise wakes for the first job alone, and
+			// the pickup's add and remove batches, ready a moment apart,
+			// went to two commits (each with its own WAL frames for the
+			// same queue rows, and its own locks).
+			runtime.Gosched()
 		}
 	fill:
 		for raw == nil && len(batch) < f.max {
