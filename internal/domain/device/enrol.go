@@ -48,13 +48,18 @@ type provKeyEntry struct {
 
 const provKeyTTL, provKeyMax = time.Second, 1024
 
-func (c *provKeyCache) get(ctx context.Context, store Store, hash string) (ProvisioningKey, error) {
+// get reads the key with this hash: from the cache when fresh is false and
+// its entry is younger than provKeyTTL, else from the store (keeping what
+// it read).
+func (c *provKeyCache) get(ctx context.Context, store Store, hash string, fresh bool) (ProvisioningKey, error) {
 	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.m[hash]
-	c.mu.Unlock()
-	if ok && now.Sub(e.at) < provKeyTTL {
-		return e.k, nil
+	if !fresh {
+		c.mu.Lock()
+		e, ok := c.m[hash]
+		c.mu.Unlock()
+		if ok && now.Sub(e.at) < provKeyTTL {
+			return e.k, nil
+		}
 	}
 	k, err := store.ProvisioningKeyByHash(ctx, hash)
 	if err != nil {
@@ -91,16 +96,13 @@ type enrolCall struct {
 // failure is the same CodeUnauthenticated (4.01): another account's key, a
 // revoked, expired or used-up key, or an id enrolled elsewhere.
 func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, error) {
-	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	deny := denied(op)
 	if !strings.HasPrefix(u.ProvisioningKey, provKeyPrefix) || !domain.ValidID(u.DeviceID) {
 		return enrolled{}, deny
 	}
-	k, err := in.provKeys.get(ctx, in.s.store, HashKey(u.ProvisioningKey))
-	if domain.Is(err, domain.CodeNotFound) {
-		return enrolled{}, deny
-	}
+	k, err := in.provKey(ctx, op, u.ProvisioningKey, false)
 	if err != nil {
-		return enrolled{}, domain.Wrap(op, err)
+		return enrolled{}, err
 	}
 	now := in.s.clock.Now()
 	if d, err := in.devices.get(ctx, u.DeviceID); err == nil {
@@ -131,17 +133,28 @@ func (in *ingester) enrol(ctx context.Context, op string, u Uplink) (enrolled, e
 	return c.res, c.err
 }
 
+// provKey reads the provisioning key secret names, through the one-second
+// cache unless fresh; an unknown key is the same 4.01 as every other
+// enrolment failure.
+func (in *ingester) provKey(ctx context.Context, op, secret string, fresh bool) (ProvisioningKey, error) {
+	k, err := in.provKeys.get(ctx, in.s.store, HashKey(secret), fresh)
+	if domain.Is(err, domain.CodeNotFound) {
+		return k, denied(op)
+	}
+	if err != nil {
+		return k, domain.Wrap(op, err)
+	}
+	return k, nil
+}
+
 // reanswerFresh is reanswer with the key read from the store, not from
 // the one-second cache: a revocation on any replica must stop the key from
 // handing out credentials at once. Re-answers are rare (copies of an
 // enrolling uplink), so the read is cheap.
 func (in *ingester) reanswerFresh(ctx context.Context, op string, d Device, secret string, now time.Time) (enrolled, error) {
-	k, err := in.s.store.ProvisioningKeyByHash(ctx, HashKey(secret))
-	if domain.Is(err, domain.CodeNotFound) {
-		return enrolled{}, domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
-	}
+	k, err := in.provKey(ctx, op, secret, true)
 	if err != nil {
-		return enrolled{}, domain.Wrap(op, err)
+		return enrolled{}, err
 	}
 	return in.reanswer(ctx, op, d, k, now)
 }
@@ -149,7 +162,7 @@ func (in *ingester) reanswerFresh(ctx context.Context, op string, d Device, secr
 // reanswer gives an enrolled device its credentials again, only for a key
 // of its own account and only within EnrolWindow of its enrolment.
 func (in *ingester) reanswer(ctx context.Context, op string, d Device, k ProvisioningKey, now time.Time) (enrolled, error) {
-	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	deny := denied(op)
 	if d.EnrolledWith == "" || d.AccountID != k.AccountID || d.Disabled || now.Sub(d.CreatedAt) > EnrolWindow || !k.RevokedAt.IsZero() {
 		return enrolled{}, deny
 	}
@@ -171,7 +184,7 @@ func (in *ingester) reanswer(ctx context.Context, op string, d Device, k Provisi
 }
 
 func (in *ingester) create(ctx context.Context, op string, u Uplink, k ProvisioningKey, now time.Time) (enrolled, error) {
-	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	deny := denied(op)
 	s := in.s
 	d := Device{
 		ID: u.DeviceID, AccountID: k.AccountID, Name: u.DeviceID, KeyGeneration: 1,
@@ -256,4 +269,10 @@ func (p *psks) deviceKey(ctx context.Context, deviceID string, generation int64)
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("liveplane/device-key/v1\x00" + deviceID + "\x00" + strconv.FormatInt(generation, 10)))
 	return keyPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// denied is the one answer to every failed authentication (4.01): which
+// check failed is not the sender's business.
+func denied(op string) error {
+	return domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
 }

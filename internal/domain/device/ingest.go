@@ -151,7 +151,7 @@ func (in *ingester) take(ctx context.Context, d Device, u Uplink, now time.Time)
 }
 
 func (in *ingester) authenticate(ctx context.Context, op string, u Uplink) (Device, error) {
-	deny := domain.Errorf(domain.CodeUnauthenticated, op, "unknown device or bad credential")
+	deny := denied(op)
 	if !domain.ValidID(u.DeviceID) {
 		return Device{}, deny
 	}

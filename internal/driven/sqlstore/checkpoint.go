@@ -159,16 +159,26 @@ func syncFile(path string) error {
 	return nil
 }
 
-// checkpoint runs one checkpoint of the given mode and returns the WAL's
-// size in pages.
-func (c *checkpointer) checkpoint(mode string) (int64, error) {
-	var busy, walFrames, moved int64
-	var err error
+// walCheckpoint runs one checkpoint of the given mode on db, with a P of
+// its own, and returns the WAL's size in pages and how many of them are in
+// the database file.
+func walCheckpoint(db *sql.DB, mode string) (walFrames, moved int64, err error) {
+	var busy int64
 	withOwnProc(func() {
-		err = c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &walFrames, &moved)
+		err = db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &walFrames, &moved)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("wal_checkpoint(%s): %w", mode, err)
+		return 0, 0, fmt.Errorf("wal_checkpoint(%s): %w", mode, err)
+	}
+	return walFrames, moved, nil
+}
+
+// checkpoint runs one checkpoint of the given mode on the checkpointer's
+// connection and returns the WAL's size in pages.
+func (c *checkpointer) checkpoint(mode string) (int64, error) {
+	walFrames, moved, err := walCheckpoint(c.db, mode)
+	if err != nil {
+		return 0, err
 	}
 	c.m.checkpoints.Inc()
 	c.m.walPages.Set(float64(walFrames - moved))

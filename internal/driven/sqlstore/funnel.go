@@ -57,13 +57,10 @@ func (f *funnel) do(ctx context.Context, fn func(*Tx) error) error {
 // how many of them are in the database file.
 func (f *funnel) checkpoint() (walFrames, moved int64, err error) {
 	err = f.submit(&job{ctx: context.Background(), result: make(chan error, 1), raw: func() error {
-		var busy int64
+		start := time.Now()
 		var err error
-		withOwnProc(func() {
-			start := time.Now()
-			err = f.s.wdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &moved)
-			f.s.metrics.reuseStop.Observe(time.Since(start).Seconds())
-		})
+		walFrames, moved, err = walCheckpoint(f.s.wdb, "PASSIVE")
+		f.s.metrics.reuseStop.Observe(time.Since(start).Seconds())
 		return err
 	}})
 	return walFrames, moved, err

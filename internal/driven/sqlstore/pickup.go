@@ -20,9 +20,8 @@ func (s *Store) Pickup() pickup.Store {
 		// transaction the single writer is taken and preparing on the
 		// pool would wait for it forever.
 		texts := []string{findConnQuery, lockConnQuery, bumpQuery}
-		for size := 1; size <= 64; size *= 2 {
-			texts = append(texts, upsertAddQuery(size), upsertConnsQuery(size), insertMessagesQuery(size), bumpConnsQuery(size),
-				removeByIDsQuery(size))
+		for _, bySize := range groupTexts {
+			texts = append(texts, bySize[:]...)
 		}
 		for _, q := range texts {
 			if st, err := s.wdb.PrepareContext(context.Background(), q); err == nil {

@@ -6,33 +6,37 @@ import (
 	"strings"
 )
 
-// groupTexts are the group commit's statement texts for each chunk size
-// (1, 2, 4, ..., 64 rows; see chunks), built once: they key the prepared
-// statement cache, and building one per add was 8 % of the bytes serve
-// allocated at 10,000 adds/s.
-var groupTexts = func() (t [7][5]string) {
-	for i := range t {
-		n := 1 << i
-		t[i] = [5]string{buildUpsertAdd(n), buildUpsertConns(n), buildInsertMessages(n), buildBumpConns(n), buildRemoveByIDs(n)}
-	}
-	return t
-}()
-
+// The group commit's statements, for n rows each: their builders, and
+// their texts for each chunk size (1, 2, 4, ..., 64 rows; see chunks),
+// built once: they key the prepared statement cache, and building one per
+// add was 8 % of the bytes serve allocated at 10,000 adds/s.
 const (
 	textUpsertAdd = iota
 	textUpsertConns
 	textInsertMessages
 	textBumpConns
 	textRemoveByIDs
+	textKinds
 )
+
+var groupBuilders = [textKinds]func(int) string{buildUpsertAdd, buildUpsertConns, buildInsertMessages, buildBumpConns, buildRemoveByIDs}
+
+var groupTexts = func() (t [7][textKinds]string) {
+	for i := range t {
+		for kind, build := range groupBuilders {
+			t[i][kind] = build(1 << i)
+		}
+	}
+	return t
+}()
 
 // groupText returns statement kind for n rows, cached when n is a chunk
 // size.
-func groupText(kind, n int, build func(int) string) string {
+func groupText(kind, n int) string {
 	if n > 0 && n <= 64 && n&(n-1) == 0 {
 		return groupTexts[bits.TrailingZeros(uint(n))][kind]
 	}
-	return build(n)
+	return groupBuilders[kind](n)
 }
 
 // The per-queue statements: its row read (on PostgreSQL with FOR UPDATE
@@ -48,17 +52,17 @@ const (
 
 // removeByIDsQuery deletes n ids of a queue (account, connection, the ids,
 // then the holder) that are pending or in flight to the holder.
-func removeByIDsQuery(n int) string { return groupText(textRemoveByIDs, n, buildRemoveByIDs) }
+func removeByIDsQuery(n int) string { return groupText(textRemoveByIDs, n) }
 
 func buildRemoveByIDs(n int) string {
 	return "DELETE FROM pickup_messages WHERE account_id = ? AND connection_id = ? AND id IN (" +
 		strings.TrimSuffix(strings.Repeat("?,", n), ",") + ") AND (deadline = 0 OR holder = ?) RETURNING size, deadline"
 }
 
-func upsertAddQuery(n int) string      { return groupText(textUpsertAdd, n, buildUpsertAdd) }
-func upsertConnsQuery(n int) string    { return groupText(textUpsertConns, n, buildUpsertConns) }
-func insertMessagesQuery(n int) string { return groupText(textInsertMessages, n, buildInsertMessages) }
-func bumpConnsQuery(n int) string      { return groupText(textBumpConns, n, buildBumpConns) }
+func upsertAddQuery(n int) string      { return groupText(textUpsertAdd, n) }
+func upsertConnsQuery(n int) string    { return groupText(textUpsertConns, n) }
+func insertMessagesQuery(n int) string { return groupText(textInsertMessages, n) }
+func bumpConnsQuery(n int) string      { return groupText(textBumpConns, n) }
 
 // buildUpsertAdd adds (queued, bytes, pending) to n queues, creating them,
 // and returns each row and whether its lease is live (a session held by an

@@ -132,6 +132,11 @@ func (d *Daemon) markReady(a account.Account, base provisioning.Status) {
 func (d *Daemon) noteApplied(id string, gen int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.noteAppliedLocked(id, gen)
+}
+
+// noteAppliedLocked is noteApplied with d.mu held.
+func (d *Daemon) noteAppliedLocked(id string, gen int64) {
 	if gen > d.applied[id] {
 		d.applied[id] = gen
 	}

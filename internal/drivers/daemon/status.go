@@ -28,9 +28,8 @@ func (d *Daemon) setStatus(st provisioning.Status, now bool) {
 	if rec, ok := d.recorded[st.AccountID]; ok {
 		// Superseded: reportDrift reads status now, and keeps the
 		// generation the report showed applied.
-		if g, _ := rec.Provisioned(); g > d.applied[st.AccountID] {
-			d.applied[st.AccountID] = g
-		}
+		g, _ := rec.Provisioned()
+		d.noteAppliedLocked(st.AccountID, g)
 		delete(d.recorded, st.AccountID)
 	}
 	d.mu.Unlock()
