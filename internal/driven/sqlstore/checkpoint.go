@@ -162,7 +162,9 @@ func syncFile(path string) error {
 // walCheckpoint runs one checkpoint of the given mode on db, with a P of
 // its own, and returns the WAL's size in pages and how many of them are in
 // the database file.
-func walCheckpoint(db *sql.DB, mode string) (walFrames, moved int64, err error) {
+func walCheckpoint(db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, mode string) (walFrames, moved int64, err error) {
 	var busy int64
 	withOwnProc(func() {
 		err = db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &walFrames, &moved)

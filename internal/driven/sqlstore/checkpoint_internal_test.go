@@ -28,7 +28,10 @@ func TestSQLiteWriterCatchUpStartsTheWALOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.wdb.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
+	if err := s.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, "CREATE TABLE walfill (b BLOB)")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	restarts := func() uint32 {
@@ -45,7 +48,7 @@ func TestSQLiteWriterCatchUpStartsTheWALOver(t *testing.T) {
 	}
 	blob := make([]byte, 4000)
 	insert := func(tx *Tx) error {
-		_, err := tx.tx.Exec("INSERT INTO walfill(b) VALUES (?)", blob)
+		_, err := tx.exec(ctx, "INSERT INTO walfill(b) VALUES (?)", blob)
 		return err
 	}
 	if err := s.update(ctx, insert); err != nil {

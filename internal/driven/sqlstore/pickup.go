@@ -16,18 +16,19 @@ import (
 func (s *Store) Pickup() pickup.Store {
 	p := pickupStore{s: s, stmts: &stmtCache{m: map[string]*sql.Stmt{}}}
 	if s.engine == engineSQLite {
-		// Prepared now, while the writer connection is free: inside a
-		// transaction the single writer is taken and preparing on the
-		// pool would wait for it forever.
+		// Prepared on the writer's connection, between two group commits.
 		texts := []string{findConnQuery, lockConnQuery, bumpQuery}
 		for _, bySize := range groupTexts {
 			texts = append(texts, bySize[:]...)
 		}
-		for _, q := range texts {
-			if st, err := s.wdb.PrepareContext(context.Background(), q); err == nil {
-				p.stmts.m[q] = st
+		_ = s.funnel.onConn(func(c *sql.Conn) error {
+			for _, q := range texts {
+				if st, err := c.PrepareContext(context.Background(), q); err == nil {
+					p.stmts.m[q] = st
+				}
 			}
-		}
+			return nil
+		})
 	}
 	return p
 }
@@ -58,7 +59,7 @@ func (p pickupStore) prepared(ctx context.Context, t *Tx, query string) *sql.Stm
 	if st == nil {
 		return nil
 	}
-	return t.tx.StmtContext(t.run(ctx), st)
+	return t.stmt(t.run(ctx), st)
 }
 
 // queryP, rowP and execP run query prepared on SQLite, as text on

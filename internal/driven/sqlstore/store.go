@@ -44,6 +44,8 @@ type Store struct {
 	engine   string
 	wdb      *sql.DB // writes (SQLite: one connection, fed by the funnel)
 	rdb      *sql.DB // reads (SQLite: a pool of read-only connections)
+	cdb      *sql.DB // SQLite: the checkpointer's connection
+	path     string  // SQLite: the database file
 	log      *slog.Logger
 	onCommit func()
 	funnel   *funnel       // nil on Postgres, which handles concurrent writers itself
@@ -85,7 +87,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", s.describe(o), err)
 	}
 	if s.engine == engineSQLite {
-		if s.uplinkStmts, err = prepareUplinkStmts(ctx, s.wdb); err != nil {
+		if err := s.startWriter(ctx, o.MaxBatch); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("%s: %w", s.describe(o), err)
 		}
@@ -184,13 +186,29 @@ func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error
 	c.SetMaxOpenConns(1)
 	c.SetMaxIdleConns(1)
 	c.SetConnMaxLifetime(0)
-	s.wdb, s.rdb = w, r
+	s.wdb, s.rdb, s.cdb = w, r, c
+	s.path = path
+	return nil
+}
+
+// startWriter hands the SQLite writer's one connection to the funnel, once
+// the migrations (which run on it through the pool) are done, and prepares
+// the uplink batch's statements on it.
+func (s *Store) startWriter(ctx context.Context, maxBatch int) error {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	if s.uplinkStmts, err = prepareUplinkStmts(ctx, conn); err != nil {
+		conn.Close()
+		return err
+	}
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	s.funnel = newFunnel(s, maxBatch)
+	s.funnel = newFunnel(s, conn, maxBatch)
 	s.twinCache = newTwinCache()
-	s.ckpt = startCheckpointer(c, path, s.funnel.checkpoint, s.log.With("component", "store"), s.metrics)
+	s.ckpt = startCheckpointer(s.cdb, s.path, s.funnel.checkpoint, s.log.With("component", "store"), s.metrics)
 	return nil
 }
 
@@ -211,6 +229,9 @@ func (s *Store) Close() error {
 	if s.funnel != nil {
 		s.funnel.close()
 	}
+	if s.ckpt == nil && s.cdb != nil {
+		s.cdb.Close() // the store failed before the checkpointer took it
+	}
 	if s.twinReads != nil {
 		s.twinReads.close()
 	}
@@ -220,6 +241,9 @@ func (s *Store) Close() error {
 	}
 	if s.uplinkStmts != nil {
 		err = errors.Join(err, s.uplinkStmts.close())
+	}
+	if s.funnel != nil {
+		err = errors.Join(err, s.funnel.conn.Close())
 	}
 	err = errors.Join(err, s.wdb.Close())
 	if s.rdb != s.wdb {

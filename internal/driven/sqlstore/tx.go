@@ -13,12 +13,31 @@ import (
 // savepoint of a group commit; on PostgreSQL it is a transaction of its own.
 // It implements the Tx port of every aggregate.
 type Tx struct {
-	s        *Store
-	tx       *sql.Tx
+	s *Store
+	// tx runs the statements: a *sql.Tx on PostgreSQL, the writer's
+	// *sql.Conn on SQLite (the funnel's transaction is SQL on it).
+	tx       sqlRunner
 	appended bool
 	// twinWrites are this use case's changes to twins and defaults, for the
 	// SQLite twin cache (twincache.go).
 	twinWrites []twinWrite
+}
+
+// sqlRunner is what *sql.Tx and *sql.Conn share.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// stmt returns st to run in t. On SQLite statements are prepared on the
+// writer's connection, the one t runs on, and are used as they are (never
+// closed by a use case); a *sql.Tx needs its own handle of a statement.
+func (t *Tx) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	if tx, ok := t.tx.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 // update runs fn in a write transaction (see account.Store.Update).

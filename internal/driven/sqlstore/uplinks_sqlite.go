@@ -46,9 +46,9 @@ func (u *sqliteUplinkStmts) all() []*sql.Stmt {
 	return append([]*sql.Stmt{u.activity, u.config}, u.sensors[:]...)
 }
 
-// prepareUplinkStmts prepares the statements on db (the writer, whose one
-// connection every batch's transaction runs on).
-func prepareUplinkStmts(ctx context.Context, db *sql.DB) (*sqliteUplinkStmts, error) {
+// prepareUplinkStmts prepares the statements on the writer's connection,
+// the one every batch's transaction runs on.
+func prepareUplinkStmts(ctx context.Context, db *sql.Conn) (*sqliteUplinkStmts, error) {
 	u := &sqliteUplinkStmts{}
 	dst := []**sql.Stmt{&u.activity, &u.config}
 	queries := []string{sqliteInsertActivity, sqliteUpsertConfig}
@@ -78,29 +78,17 @@ func (u *sqliteUplinkStmts) close() error {
 }
 
 func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) error {
-	// Tx.StmtContext reuses a statement already prepared on the
-	// transaction's connection (and prepares it again on a new one).
 	ctx = t.run(ctx)
-	stmt := func(st *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, st) }
 	u := t.s.uplinkStmts
-	act, conf := stmt(u.activity), stmt(u.config)
-	defer act.Close()
-	defer conf.Close()
+	act, conf := t.stmt(ctx, u.activity), t.stmt(ctx, u.config)
 	var sens [len(sensorChunks)]*sql.Stmt
-	defer func() {
-		for _, st := range sens {
-			if st != nil {
-				st.Close()
-			}
-		}
-	}()
 	// rows holds sensor rows not yet written, sqliteSensorCols values each.
 	rows := make([]any, 0, sensorChunks[0]*sqliteSensorCols)
 	flush := func(all bool) error {
 		for i, n := range sensorChunks {
 			for len(rows) >= n*sqliteSensorCols && (all || i == 0) {
 				if sens[i] == nil {
-					sens[i] = stmt(u.sensors[i])
+					sens[i] = t.stmt(ctx, u.sensors[i])
 				}
 				if _, err := sens[i].ExecContext(ctx, rows[:n*sqliteSensorCols]...); err != nil {
 					return classify(err)
