@@ -9,9 +9,20 @@ import (
 // AddMessages is one group commit of addMessage calls: a handful of
 // statements per batch whatever its size (one upsert of the queues' rows,
 // one read of the live instances, one multi-row insert, one counter
-// update), inside the SQLite funnel's transaction or a PostgreSQL one.
+// update), inside the SQLite funnel's transaction or a PostgreSQL one. On
+// PostgreSQL a batch whose queues exist and stay within their limits is one
+// statement instead (addPG); the others come here.
 func (p pickupStore) AddMessages(ctx context.Context, ap pickup.AddParams, msgs []pickup.NewMessage) ([]pickup.AddResult, error) {
 	results := make([]pickup.AddResult, len(msgs))
+	if p.s.engine == enginePostgres && len(msgs) > 0 {
+		done, err := p.addPG(ctx, ap, msgs, results)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return results, nil
+		}
+	}
 	err := p.s.update(ctx, func(t *Tx) error {
 		clear(results)
 		return p.addTx(ctx, t, ap, msgs, results)

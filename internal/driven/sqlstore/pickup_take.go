@@ -174,6 +174,9 @@ func (p pickupStore) deleteRows(ctx context.Context, t *Tx, d *deleted, query st
 }
 
 func (p pickupStore) RemoveMessages(ctx context.Context, rs []pickup.Removal) ([]int64, error) {
+	if p.s.engine == enginePostgres {
+		return p.removePG(ctx, rs)
+	}
 	// Queue rows are locked in sorted order, as everywhere.
 	order := make([]int, len(rs))
 	for i := range order {
