@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -80,27 +79,8 @@ func startCheckpointer(db *sql.DB, path string, catchUp func() (int64, int64, er
 	return c
 }
 
-// checkpointNice is how much lower than the process's the checkpointer's
-// CPU priority is. Copying the WAL into the database file is CPU work
-// (reads and writes through the page cache, a few milliseconds a pass);
-// its thread, a P of its own (withOwnProc), shared serve's one core with
-// the goroutines evenly, and everything that ran meanwhile ran at half
-// speed. Ten steps give it about a tenth of the core whenever the two
-// compete, and all the core the rest leaves idle, so it is never starved,
-// as RocksDB lowers its compaction threads.
-const checkpointNice = 10
-
 func (c *checkpointer) run() {
 	defer close(c.done)
-	// The thread is the checkpointer's alone and ends with it: a locked
-	// goroutine that returns takes its thread with it, so the lowered
-	// priority never reaches another goroutine.
-	runtime.LockOSThread()
-	if from, to, err := lowerThreadPriority(checkpointNice); err != nil {
-		c.log.Warn("sqlite checkpointer runs at the process's CPU priority", "err", err)
-	} else {
-		c.log.Debug("sqlite checkpointer's CPU priority lowered", "nice", from, "to", to)
-	}
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	for {
@@ -115,25 +95,12 @@ func (c *checkpointer) run() {
 		}
 		if err == nil && walFrames > walRestartFrames {
 			c.log.Warn("sqlite WAL large; restarting it", "pages", walFrames)
-			err = c.restart()
+			_, err = c.checkpoint("RESTART")
 		}
 		if err != nil {
 			c.log.Warn("sqlite checkpoint failed; will retry", "err", err)
 		}
 	}
-}
-
-// restart runs a RESTART checkpoint from a thread at the process's
-// priority, not the checkpointer's lowered one: it holds the write lock
-// while it copies, and the writer must not wait on a thread the kernel
-// favours less.
-func (c *checkpointer) restart() error {
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.checkpoint("RESTART")
-		done <- err
-	}()
-	return <-done
 }
 
 // reuse makes the WAL start again from its beginning at the next commit:

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,54 +142,5 @@ func TestWithOwnProcHoldsCollection(t *testing.T) {
 	})
 	if got := debug.SetGCPercent(250); got != 250 {
 		t.Errorf("after: GC percent %d, want 250", got)
-	}
-}
-
-// The checkpointer's thread runs checkpointNice steps below the process.
-func TestSQLiteCheckpointerThreadPriority(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("per-thread priority is set on Linux only")
-	}
-	niceOf := func(stat string) int {
-		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+2:])
-		n, err := strconv.Atoi(f[16]) // field 19 of stat(5), counted from field 3
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	self, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if niceOf(string(self)) >= 19 {
-		t.Skip("the process runs at the lowest priority already")
-	}
-	want := min(niceOf(string(self))+checkpointNice, 19)
-	lowered := func() bool {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, task := range tasks {
-			b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-			if err == nil && niceOf(string(b)) == want {
-				return true
-			}
-		}
-		return false
-	}
-	if lowered() {
-		t.Fatalf("a thread already runs at nice %d before the store opens", want)
-	}
-	s, err := Open(context.Background(), Options{SQLitePath: filepath.Join(t.TempDir(), "lp.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for deadline := time.Now().Add(5 * time.Second); !lowered(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no thread runs at nice %d", want)
-		}
 	}
 }
