@@ -96,6 +96,30 @@ type connKey struct{ account, conn string }
 
 func keyOf(m pickup.Message) connKey { return connKey{m.Account, m.ConnectionID} }
 
+// queueSum is what a batch adds to one queue.
+type queueSum struct{ n, bytes int64 }
+
+// byQueue groups a batch's messages by queue: the queues, sorted (so
+// concurrent PostgreSQL batches lock queue rows in one order), and what
+// each one gains.
+func byQueue(msgs []pickup.NewMessage) ([]connKey, map[connKey]*queueSum) {
+	sums := map[connKey]*queueSum{}
+	var keys []connKey
+	for _, m := range msgs {
+		k := keyOf(m.Message)
+		q := sums[k]
+		if q == nil {
+			q = &queueSum{}
+			sums[k] = q
+			keys = append(keys, k)
+		}
+		q.n++
+		q.bytes += int64(len(m.Payload))
+	}
+	sortKeys(keys)
+	return keys, sums
+}
+
 func sortKeys(keys []connKey) {
 	slices.SortFunc(keys, func(a, b connKey) int {
 		if c := strings.Compare(a.account, b.account); c != 0 {

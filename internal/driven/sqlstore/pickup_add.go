@@ -40,21 +40,11 @@ type addState struct {
 }
 
 func (p pickupStore) addTx(ctx context.Context, t *Tx, ap pickup.AddParams, msgs []pickup.NewMessage, results []pickup.AddResult) error {
-	states := map[connKey]*addState{}
-	var keys []connKey
-	for _, m := range msgs {
-		k := keyOf(m.Message)
-		st := states[k]
-		if st == nil {
-			st = &addState{}
-			states[k] = st
-			keys = append(keys, k)
-		}
-		st.dQueued++
-		st.dBytes += int64(len(m.Payload))
+	keys, sums := byQueue(msgs)
+	states := make(map[connKey]*addState, len(keys))
+	for k, q := range sums {
+		states[k] = &addState{dQueued: q.n, dBytes: q.bytes}
 	}
-	// Sorted, so concurrent PostgreSQL batches lock queue rows in one order.
-	sortKeys(keys)
 	done, err := p.addOptimistic(ctx, t, ap, msgs, results, keys, states)
 	if err != nil || done {
 		return err

@@ -83,10 +83,8 @@ const pgLive = `(c.session_id != '' AND EXISTS (SELECT 1 FROM pickup_instances i
 // addPG tries msgs as pgAddMessages. It reports false, having changed
 // nothing, when a queue is missing or would go over a limit.
 func (p pickupStore) addPG(ctx context.Context, ap pickup.AddParams, msgs []pickup.NewMessage, results []pickup.AddResult) (bool, error) {
-	type sums struct{ n, bytes int64 }
-	queues := map[connKey]*sums{}
+	keys, queues := byQueue(msgs) // cur locks the rows in this order
 	var (
-		keys                                    []connKey
 		ids, accounts, conns, dids              []string
 		payloads                                [][]byte
 		sizes, ats                              []int64
@@ -94,15 +92,6 @@ func (p pickupStore) addPG(ctx context.Context, ap pickup.AddParams, msgs []pick
 	)
 	index := make(map[string]int, len(msgs))
 	for i, m := range msgs {
-		k := keyOf(m.Message)
-		q := queues[k]
-		if q == nil {
-			q = &sums{}
-			queues[k] = q
-			keys = append(keys, k)
-		}
-		q.n++
-		q.bytes += int64(len(m.Payload))
 		index[m.ID] = i
 		ids, accounts, conns, dids = append(ids, m.ID), append(accounts, m.Account), append(conns, m.ConnectionID),
 			append(dids, didList(m.RecipientDIDs))
@@ -112,7 +101,6 @@ func (p pickupStore) addPG(ctx context.Context, ap pickup.AddParams, msgs []pick
 			pushTypes, pushTok = append(pushTypes, m.Push.Type), append(pushTok, m.Push.Token)
 		}
 	}
-	sortKeys(keys) // cur locks the rows in this order
 	qAccounts, qConns := make([]string, len(keys)), make([]string, len(keys))
 	qN, qBytes := make([]int64, len(keys)), make([]int64, len(keys))
 	for j, k := range keys {
