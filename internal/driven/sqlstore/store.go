@@ -208,7 +208,7 @@ func (s *Store) startWriter(ctx context.Context, maxBatch int) error {
 	}
 	s.funnel = newFunnel(s, conn, maxBatch)
 	s.twinCache = newTwinCache()
-	s.ckpt = startCheckpointer(s.cdb, s.path, s.funnel.checkpoint, s.log.With("component", "store"), s.metrics)
+	s.ckpt = startCheckpointer(s.cdb, s.path, s.funnel.checkpoint, s.log, s.metrics)
 	return nil
 }
 
