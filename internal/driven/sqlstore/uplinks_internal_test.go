@@ -99,3 +99,26 @@ func openSQLite(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// The writer lingers only under load and for a batch short of
+// lingerBatch, long enough for the rest at the current rate, never past
+// lingerMax.
+func TestUplinkWriterLinger(t *testing.T) {
+	for _, c := range []struct {
+		rate float64
+		n    int
+		want time.Duration
+	}{
+		{0, 1, 0},
+		{lingerRate - 1, 1, 0},
+		{lingerRate, 1, lingerMax},           // 15 records at 2,000/s take 7.5 ms
+		{15_000, 1, time.Millisecond},        // 15 at 15,000/s
+		{15_000, 13, 200 * time.Microsecond}, // 3 more
+		{15_000, lingerBatch, 0},
+		{15_000, 300, 0},
+	} {
+		if got := lingerFor(c.rate, c.n); got != c.want {
+			t.Errorf("rate %.0f/s, %d queued: linger %v, want %v", c.rate, c.n, got, c.want)
+		}
+	}
+}
