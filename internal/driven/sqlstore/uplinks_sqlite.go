@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
 )
@@ -77,6 +78,13 @@ func (u *sqliteUplinkStmts) close() error {
 	return err
 }
 
+// uplinkYieldEvery is how long a batch's rows run before the writer lets
+// the other goroutines in. It yielded after every row before: a yield on
+// one core runs every runnable goroutine once, so a batch of 512 rows (the
+// queue after a stall) paid 512 rounds of the scheduler before its commit,
+// while every uplink in it waited.
+const uplinkYieldEvery = 500 * time.Microsecond
+
 func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) error {
 	ctx = t.run(ctx)
 	u := t.s.uplinkStmts
@@ -99,12 +107,14 @@ func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) err
 		return nil
 	}
 	latest := map[string]int{}
+	ran := time.Now()
 	for i, r := range recs {
-		if i > 0 {
+		if time.Since(ran) > uplinkYieldEvery {
 			// SQLite here is Go code that runs without a pause for the
 			// whole batch; on one core the live-log hub and the CoAP
-			// handlers would wait for all of it. Let them in between rows.
+			// handlers would wait for all of it. Let them in now and then.
 			runtime.Gosched()
+			ran = time.Now()
 		}
 		if j, ok := latest[r.DeviceID]; !ok || newer(r, recs[j]) {
 			latest[r.DeviceID] = i
