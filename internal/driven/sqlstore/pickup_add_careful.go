@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/pickup"
@@ -122,6 +123,10 @@ func (p pickupStore) claimPushes(ctx context.Context, t *Tx, ap pickup.AddParams
 			order = append(order, h)
 		}
 	}
+	// Token order, as PostgreSQL's one-statement add claims them: two
+	// batches that locked the same push rows in the orders their messages
+	// came in deadlocked (and PostgreSQL aborted one of them).
+	slices.Sort(order)
 	now := micros(ap.Now)
 	for _, h := range order {
 		i := first[h]

@@ -1,6 +1,8 @@
 package sqlstore_test
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -172,6 +174,49 @@ func TestPickupRemoveBatchSameQueue(t *testing.T) {
 		}
 		if info := queueState(t, s, "acct", "q"); info.Depth != 1 || info.Pending != 0 || info.Bytes != 2 {
 			t.Fatalf("queue after the removals: %+v", info)
+		}
+	})
+}
+
+// Batches that claim the same push tokens in opposite orders, on queues
+// new to the store (so on PostgreSQL they take the transaction path):
+// each locks the tokens' rows in one order, so no two can deadlock and
+// every add succeeds.
+func TestPickupPushClaimsInOppositeOrders(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlstore.Store) {
+		st := s.Pickup()
+		tokens := []pickup.PushToken{{Type: "webhook", Token: "https://a.example/push"}, {Type: "webhook", Token: "https://b.example/push"}}
+		const rounds = 60
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*rounds)
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range rounds {
+					batch := make([]pickup.NewMessage, 0, 2)
+					for k := range 2 {
+						m := msg("acct", fmt.Sprintf("w%d-r%d-%d", w, r, k), `1`)
+						tok := tokens[(k+w)%2] // worker 0 claims a then b, worker 1 b then a
+						m.Push = &tok
+						batch = append(batch, m)
+					}
+					res, err := st.AddMessages(ctx, params(t0), batch)
+					if err == nil {
+						for _, x := range res {
+							err = errors.Join(err, x.Err)
+						}
+					}
+					if err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
 		}
 	})
 }
