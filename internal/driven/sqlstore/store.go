@@ -77,7 +77,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if strings.HasPrefix(o.URL, "postgres://") || strings.HasPrefix(o.URL, "postgresql://") {
 		err = s.openPostgres(ctx, o.URL)
 	} else {
-		err = s.openSQLite(ctx, o.SQLitePath, o.MaxBatch)
+		err = s.openSQLite(ctx, o.SQLitePath)
 	}
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ const sqliteMmapSize = 256 << 20
 // lets readers run beside the writer; the busy timeout covers the moments a
 // checkpoint or another process holds the lock; all writes go through the
 // funnel, so this process never races itself for the write lock.
-func (s *Store) openSQLite(ctx context.Context, path string, maxBatch int) error {
+func (s *Store) openSQLite(ctx context.Context, path string) error {
 	s.engine = engineSQLite
 	if path == "" {
 		return errors.New("sqlite: no database path")

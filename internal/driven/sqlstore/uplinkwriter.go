@@ -104,14 +104,14 @@ func (w *UplinkWriter) Run(ctx context.Context) error {
 
 // Under load the writer lingers: when the records queued make a batch
 // smaller than lingerBatch, it waits, up to lingerMax, for the rest to
-// arrive at the rate records have been arriving, so that a commit's fixed cost (its
-// locks and system calls, the WAL's header and index on SQLite, a round
-// trip on PostgreSQL) is shared. Without it, at 5,000 uplinks/s on one
-// core batches held two records and commits cost about 55 µs of CPU each
-// (BenchmarkInsertUplinks, process CPU per uplink: 67-80 µs in batches of
-// 2, 47 µs in batches of 256). Below lingerRate nothing waits: the CPU a
-// commit costs is no one's bottleneck there, and the wait would be pure
-// latency.
+// arrive at the rate records have been arriving, so that a commit's fixed
+// cost (its locks and system calls, the WAL's header and index on SQLite,
+// a round trip on PostgreSQL) is shared. Without it, at 5,000 uplinks/s on
+// one core batches held two records and commits cost about 55 µs of CPU
+// each (BenchmarkInsertUplinks, process CPU per uplink: 67-80 µs in
+// batches of 2, 47 µs in batches of 256). Below lingerRate nothing waits:
+// the CPU a commit costs is no one's bottleneck there, and the wait would
+// be pure latency.
 const (
 	lingerMax   = 2 * time.Millisecond
 	lingerRate  = 2000 // records/s
