@@ -24,15 +24,7 @@ var testWindow = natsbus.LiveLogWindow{Lines: 50, Age: time.Hour, MaxBytes: 8 <<
 // liveLogSetup returns a window and a publisher on their own connection.
 func liveLogSetup(t *testing.T, url string) (*natsbus.LiveWindow, *natsbus.LiveLog) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w, err := natsbus.NewLiveWindow(ctx, js, testWindow, nil)

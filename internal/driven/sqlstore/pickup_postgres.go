@@ -101,10 +101,10 @@ func (p pickupStore) addPG(ctx context.Context, ap pickup.AddParams, msgs []pick
 			pushTypes, pushTok = append(pushTypes, m.Push.Type), append(pushTok, m.Push.Token)
 		}
 	}
-	qAccounts, qConns := make([]string, len(keys)), make([]string, len(keys))
+	qAccounts, qConns := keyColumns(keys)
 	qN, qBytes := make([]int64, len(keys)), make([]int64, len(keys))
 	for j, k := range keys {
-		qAccounts[j], qConns[j], qN[j], qBytes[j] = k.account, k.conn, queues[k].n, queues[k].bytes
+		qN[j], qBytes[j] = queues[k].n, queues[k].bytes
 	}
 	now := micros(ap.Now)
 	rows, err := p.s.wdb.QueryContext(ctx, pgAddMessages, qAccounts, qConns, qN, qBytes,
@@ -212,10 +212,7 @@ func (p pickupStore) removePG(ctx context.Context, rs []pickup.Removal) ([]int64
 		}
 	}
 	sortKeys(keys) // k locks the rows in this order
-	kAccounts, kConns := make([]string, len(keys)), make([]string, len(keys))
-	for j, k := range keys {
-		kAccounts[j], kConns[j] = k.account, k.conn
-	}
+	kAccounts, kConns := keyColumns(keys)
 	rows, err := p.s.wdb.QueryContext(ctx, pgRemoveMessages, idx, accounts, conns, ids, holders, kAccounts, kConns)
 	if err != nil {
 		p.s.metrics.failures.Inc()
@@ -235,4 +232,13 @@ func (p pickupStore) removePG(ctx context.Context, rs []pickup.Removal) ([]int64
 	}
 	p.s.metrics.commits.Inc()
 	return counts, nil
+}
+
+// keyColumns splits queue keys into the two arrays a statement unnests.
+func keyColumns(keys []connKey) (accounts, conns []string) {
+	accounts, conns = make([]string, len(keys)), make([]string, len(keys))
+	for j, k := range keys {
+		accounts[j], conns[j] = k.account, k.conn
+	}
+	return accounts, conns
 }

@@ -30,12 +30,7 @@ func StartRealCluster(t *testing.T, cluster string, opts ...kubetest.Option) Rea
 	kubetest.Binaries(t)
 	c := kubetest.APIServer(t, kubetest.Etcd(t), cluster, opts...)
 	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	nc, js := natstest.Connect(t, url)
 	if err := natsbus.EnsureStreams(t.Context(), js); err != nil {
 		t.Fatal(err)
 	}

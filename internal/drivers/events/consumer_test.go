@@ -37,15 +37,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, url)
 	for name, subj := range map[string]string{testStream: "liveplane.events.>", dlqStream: "liveplane.dlq.>"} {
 		if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Duplicates: 10 * time.Minute}); err != nil {
 			t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -74,12 +73,7 @@ func newEnv(t testing.TB, opt livews.Options) *env {
 	}
 
 	url, _ := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, url)
 	e.js = js
 	e.window, err = natsbus.NewLiveWindow(ctx, js, natsbus.LiveLogWindow{Lines: 100, Age: time.Hour, MaxBytes: 48 << 20}, nil)
 	if err != nil {

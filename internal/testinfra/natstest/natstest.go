@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Start runs a JetStream server on a random loopback port with its store in
@@ -68,4 +70,20 @@ func Restart(t testing.TB, srv *server.Server, opts *server.Options, down func()
 	o := opts.Clone()
 	o.Port = port
 	return Run(t, o)
+}
+
+// Connect connects a client to url, closed by t.Cleanup, and returns it
+// with its JetStream context.
+func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
