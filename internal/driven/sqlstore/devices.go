@@ -101,7 +101,14 @@ func (t *Tx) UpdateDevice(ctx context.Context, d device.Device) error {
 
 func (t *Tx) DeleteDevice(ctx context.Context, id string) error {
 	t.wrote(twinWrite{deleted: id}, nil)
-	for _, table := range []string{"sensor_data", "activity", "device_config", "device_twins", "config_history"} {
+	tables := []string{"sensor_data", "activity", "device_config", "device_twins", "config_history"}
+	if t.s.engine == engineSQLite {
+		if err := t.deleteUplinksSQLite(ctx, id); err != nil {
+			return err
+		}
+		tables = tables[2:]
+	}
+	for _, table := range tables {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE device_id = ?", id); err != nil {
 			return err
 		}

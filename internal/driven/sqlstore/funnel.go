@@ -229,6 +229,11 @@ func (f *funnel) commit(batch []*job) {
 	if events {
 		f.s.onCommit()
 	}
+	for i, t := range txs {
+		if t != nil {
+			t.end(results[i] == nil)
+		}
+	}
 	// The twin cache learns each use case's outcome before its caller does.
 	if c := f.s.twinCache; c != nil {
 		for i, t := range txs {

@@ -13,6 +13,8 @@ type metrics struct {
 	reuseStop   prometheus.Histogram
 	// SQLite's twin cache (twincache.go).
 	twinHits, twinMisses prometheus.Counter
+	// SQLite's uplink indexer (uplinkindex.go).
+	unindexed prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,13 +53,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "liveplane_twin_cache_misses_total",
 			Help: "Uplink twin reads that went to the SQLite database (first read of a device since start, or after a failed write).",
 		}),
+		unindexed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveplane_sqlite_uplinks_unindexed",
+			Help: "Uplinks stored on SQLite whose entries in the per-device indexes are still to be written (every few seconds, in bulk).",
+		}),
 		walReuses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_sqlite_wal_reuses_total",
 			Help: "Catch-up checkpoints on the writer's connection, between two group commits, after which the WAL starts again from its beginning.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses, m.reuseStop)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses, m.reuseStop, m.unindexed)
 	}
 	return m
 }

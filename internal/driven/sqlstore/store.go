@@ -58,6 +58,10 @@ type Store struct {
 	// uplinkStmts are the uplink batch's statements, prepared once on the
 	// writer (SQLite only; uplinks_sqlite.go).
 	uplinkStmts *sqliteUplinkStmts
+	// uplinkTail and uplinkIndex keep the per-device indexes of uplinks
+	// (SQLite only; uplinkindex.go).
+	uplinkTail  *uplinkTail
+	uplinkIndex *uplinkIndexer
 	queries     sync.Map
 	metrics     *metrics
 }
@@ -203,12 +207,17 @@ func (s *Store) startWriter(ctx context.Context, maxBatch int) error {
 		conn.Close()
 		return err
 	}
+	if s.uplinkTail, err = loadUplinkTail(ctx, conn); err != nil {
+		conn.Close()
+		return err
+	}
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
 	s.funnel = newFunnel(s, conn, maxBatch)
 	s.twinCache = newTwinCache()
 	s.ckpt = startCheckpointer(s.cdb, s.path, s.funnel.checkpoint, s.log, s.metrics)
+	s.uplinkIndex = startUplinkIndexer(s, s.uplinkTail)
 	return nil
 }
 
@@ -226,6 +235,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close stops the funnel after it drained and closes the pools.
 func (s *Store) Close() error {
+	if s.uplinkIndex != nil {
+		s.uplinkIndex.close()
+	}
 	if s.funnel != nil {
 		s.funnel.close()
 	}

@@ -21,6 +21,17 @@ type Tx struct {
 	// twinWrites are this use case's changes to twins and defaults, for the
 	// SQLite twin cache (twincache.go).
 	twinWrites []twinWrite
+	// ended run once the transaction committed or rolled back.
+	ended []func(committed bool)
+}
+
+// afterEnd runs fn once t committed (true) or rolled back (false).
+func (t *Tx) afterEnd(fn func(committed bool)) { t.ended = append(t.ended, fn) }
+
+func (t *Tx) end(committed bool) {
+	for _, fn := range t.ended {
+		fn(committed)
+	}
 }
 
 // sqlRunner is what *sql.Tx and *sql.Conn share.
@@ -52,12 +63,15 @@ func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
 	t := &Tx{s: s, tx: tx}
 	if err := call(fn, t); err != nil {
 		_ = tx.Rollback()
+		t.end(false)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		s.metrics.failures.Inc()
+		t.end(false)
 		return classify(err)
 	}
+	t.end(true)
 	s.metrics.commits.Inc()
 	if t.appended {
 		s.onCommit()

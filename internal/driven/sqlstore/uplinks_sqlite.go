@@ -13,66 +13,129 @@ import (
 
 // On SQLite, parsing a multi-row INSERT costs more than running it (the
 // parser showed as a fifth of the server's CPU under load), so uplinks are
-// written row by row through three statements prepared once, when the store
-// opens, on the writer's one connection (each batch's transaction reuses
-// them; preparing them per batch still cost about 4 % of serve's CPU at
-// 5,000 uplinks/s); the batch still commits as one transaction.
+// written through statements prepared once, when the store opens, on the
+// writer's one connection (each batch's transaction reuses them; preparing
+// them per batch still cost about 4 % of serve's CPU at 5,000 uplinks/s);
+// the batch still commits as one transaction. The rows go in arrival order,
+// and their index entries later (uplinkindex.go).
 
 const (
-	sqliteInsertActivity = "INSERT INTO activity (device_id, boot_count, uplink_count, received_at, reboot_reason, " +
-		"sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-	sqliteInsertSensor = "INSERT INTO sensor_data (device_id, received_at, boot_count, uplink_count, idx, kind, value, bssid) VALUES "
-	sqliteSensorRow    = "(?, ?, ?, ?, ?, ?, ?, ?)"
-	sqliteSensorCols   = 8
+	sqliteInsertActivity = "INSERT INTO activity (seq, device_id, boot_count, uplink_count, received_at, reboot_reason, " +
+		"sleep_s, modem_s, gnss_s, wifi_s, other_s, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	sqliteIndexedKey   = "SELECT 1 FROM activity_keys WHERE device_id = ? AND boot_count = ? AND uplink_count = ?"
 	sqliteUpsertConfig = "INSERT INTO device_config (device_id, config, ack, firmware, hardware, boot_count, uplink_count, reported_at) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET config = excluded.config, ack = excluded.ack, " +
 		"firmware = excluded.firmware, hardware = excluded.hardware, boot_count = excluded.boot_count, " +
 		"uplink_count = excluded.uplink_count, reported_at = excluded.reported_at WHERE excluded.reported_at >= device_config.reported_at"
 )
 
-// sensorChunks are the row counts of the prepared sensor statements: a
-// batch's sensor rows (four per uplink in the benchmark) go in statements
-// of 64 rows, the rest in 16, 4 and 1, instead of one statement run per
-// row (each run costs some 2.5 µs of database/sql and driver overhead).
-var sensorChunks = [...]int{64, 16, 4, 1}
+// rowChunks are the row counts of a chunkedInsert's statements: rows go in
+// statements of 64, then 16, 4 and 1, instead of one statement run per row
+// (each run costs some 2.5 µs of database/sql and driver overhead).
+var rowChunks = [...]int{64, 16, 4, 1}
 
-// sqliteUplinkStmts are the uplink batch's statements, prepared once on the
-// writer's one connection.
-type sqliteUplinkStmts struct {
-	activity, config *sql.Stmt
-	sensors          [len(sensorChunks)]*sql.Stmt
+// chunkedInsert is one multi-row INSERT, prepared for each of rowChunks.
+type chunkedInsert struct {
+	cols  int
+	stmts [len(rowChunks)]*sql.Stmt
 }
 
-func (u *sqliteUplinkStmts) all() []*sql.Stmt {
-	return append([]*sql.Stmt{u.activity, u.config}, u.sensors[:]...)
+func prepareChunked(ctx context.Context, c *sql.Conn, prefix string, cols int) (*chunkedInsert, error) {
+	ci := &chunkedInsert{cols: cols}
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for i, n := range rowChunks {
+		st, err := c.PrepareContext(ctx, prefix+strings.TrimSuffix(strings.Repeat(row+", ", n), ", "))
+		if err != nil {
+			ci.close()
+			return nil, classify(err)
+		}
+		ci.stmts[i] = st
+	}
+	return ci, nil
+}
+
+// exec inserts vals, cols values per row, in t.
+func (ci *chunkedInsert) exec(ctx context.Context, t *Tx, vals []any) error {
+	_, err := ci.run(ctx, t, vals, true)
+	return err
+}
+
+// run inserts the rows of vals that fill the largest statement, or all of
+// them, and returns the values of the rows left.
+func (ci *chunkedInsert) run(ctx context.Context, t *Tx, vals []any, all bool) ([]any, error) {
+	ctx = t.run(ctx)
+	for i, n := range rowChunks {
+		for len(vals) >= n*ci.cols && (all || i == 0) {
+			if _, err := t.stmt(ctx, ci.stmts[i]).ExecContext(ctx, vals[:n*ci.cols]...); err != nil {
+				return vals, classify(err)
+			}
+			vals = vals[n*ci.cols:]
+		}
+	}
+	return vals, nil
+}
+
+func (ci *chunkedInsert) close() error {
+	var err error
+	for _, st := range ci.stmts {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}
+	return err
+}
+
+// sqliteUplinkStmts are the uplink batch's statements and the indexer's,
+// prepared once on the writer's one connection.
+type sqliteUplinkStmts struct {
+	activity, indexed, config *sql.Stmt
+	sensors, keys, times      *chunkedInsert
 }
 
 // prepareUplinkStmts prepares the statements on the writer's connection,
 // the one every batch's transaction runs on.
-func prepareUplinkStmts(ctx context.Context, db *sql.Conn) (*sqliteUplinkStmts, error) {
+func prepareUplinkStmts(ctx context.Context, c *sql.Conn) (*sqliteUplinkStmts, error) {
 	u := &sqliteUplinkStmts{}
-	dst := []**sql.Stmt{&u.activity, &u.config}
-	queries := []string{sqliteInsertActivity, sqliteUpsertConfig}
-	for i, n := range sensorChunks {
-		dst = append(dst, &u.sensors[i])
-		queries = append(queries, sqliteInsertSensor+strings.TrimSuffix(strings.Repeat(sqliteSensorRow+", ", n), ", "))
-	}
-	for i, q := range queries {
-		st, err := db.PrepareContext(ctx, q)
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{{&u.activity, sqliteInsertActivity}, {&u.indexed, sqliteIndexedKey}, {&u.config, sqliteUpsertConfig}} {
+		st, err := c.PrepareContext(ctx, p.query)
 		if err != nil {
 			u.close()
 			return nil, classify(err)
 		}
-		*dst[i] = st
+		*p.dst = st
+	}
+	for _, p := range []struct {
+		dst    **chunkedInsert
+		prefix string
+		cols   int
+	}{
+		{&u.sensors, "INSERT INTO sensor_data (seq, idx, kind, value, bssid) VALUES ", 5},
+		{&u.keys, "INSERT OR IGNORE INTO activity_keys (device_id, boot_count, uplink_count, seq) VALUES ", 4},
+		{&u.times, "INSERT OR IGNORE INTO activity_times (device_id, received_at, boot_count, uplink_count, seq) VALUES ", 5},
+	} {
+		ci, err := prepareChunked(ctx, c, p.prefix, p.cols)
+		if err != nil {
+			u.close()
+			return nil, err
+		}
+		*p.dst = ci
 	}
 	return u, nil
 }
 
 func (u *sqliteUplinkStmts) close() error {
 	var err error
-	for _, st := range u.all() {
+	for _, st := range []*sql.Stmt{u.activity, u.indexed, u.config} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
+		}
+	}
+	for _, ci := range []*chunkedInsert{u.sensors, u.keys, u.times} {
+		if ci != nil {
+			err = errors.Join(err, ci.close())
 		}
 	}
 	return err
@@ -87,25 +150,14 @@ const uplinkYieldEvery = 500 * time.Microsecond
 
 func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) error {
 	ctx = t.run(ctx)
-	u := t.s.uplinkStmts
-	act, conf := t.stmt(ctx, u.activity), t.stmt(ctx, u.config)
-	var sens [len(sensorChunks)]*sql.Stmt
-	// rows holds sensor rows not yet written, sqliteSensorCols values each.
-	rows := make([]any, 0, sensorChunks[0]*sqliteSensorCols)
-	flush := func(all bool) error {
-		for i, n := range sensorChunks {
-			for len(rows) >= n*sqliteSensorCols && (all || i == 0) {
-				if sens[i] == nil {
-					sens[i] = t.stmt(ctx, u.sensors[i])
-				}
-				if _, err := sens[i].ExecContext(ctx, rows[:n*sqliteSensorCols]...); err != nil {
-					return classify(err)
-				}
-				rows = append(rows[:0], rows[n*sqliteSensorCols:]...)
-			}
-		}
-		return nil
-	}
+	u, tail := t.s.uplinkStmts, t.s.uplinkTail
+	act, indexed, conf := t.stmt(ctx, u.activity), t.stmt(ctx, u.indexed), t.stmt(ctx, u.config)
+	// claimed are the keys this transaction takes in the tail: if it rolls
+	// back, they are free again.
+	var claimed []upSeq
+	t.afterEnd(func(committed bool) { tail.settle(claimed, committed) })
+	// rows holds sensor rows not yet written, 5 values each.
+	rows := make([]any, 0, rowChunks[0]*u.sensors.cols)
 	latest := map[string]int{}
 	ran := time.Now()
 	for i, r := range recs {
@@ -119,29 +171,42 @@ func (t *Tx) insertUplinksRowwise(ctx context.Context, recs []device.Record) err
 		if j, ok := latest[r.DeviceID]; !ok || newer(r, recs[j]) {
 			latest[r.DeviceID] = i
 		}
-		at, a := micros(r.ReceivedAt), r.Activity
-		res, err := act.ExecContext(ctx, r.DeviceID, int64(r.BootCount), int64(r.UplinkCount), at, string(r.RebootReason),
-			int64(a.Sleep), int64(a.Modem), int64(a.GNSS), int64(a.WiFi), int64(a.Other), r.DeviceTimeMs)
-		if err != nil {
+		// The idempotency key: a row above the index's mark is in the
+		// tail (this batch's included), one below it in activity_keys.
+		k := upKey{r.DeviceID, r.BootCount, r.UplinkCount}
+		seq, fresh := tail.claim(k)
+		if !fresh {
+			continue
+		}
+		claimed = append(claimed, upSeq{k, seq})
+		var one int
+		switch err := indexed.QueryRowContext(ctx, r.DeviceID, int64(r.BootCount), int64(r.UplinkCount)).Scan(&one); {
+		case err == nil:
+			continue // stored and indexed already; the claimed seq goes unused
+		case !errors.Is(err, sql.ErrNoRows):
 			return classify(err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // already stored: the idempotency key held
+		at, a := micros(r.ReceivedAt), r.Activity
+		if _, err := act.ExecContext(ctx, seq, r.DeviceID, int64(r.BootCount), int64(r.UplinkCount), at, string(r.RebootReason),
+			int64(a.Sleep), int64(a.Modem), int64(a.GNSS), int64(a.WiFi), int64(a.Other), r.DeviceTimeMs); err != nil {
+			return classify(err)
 		}
 		idx := int64(0)
 		for _, c := range r.Temperatures {
-			rows = append(rows, r.DeviceID, at, int64(r.BootCount), int64(r.UplinkCount), idx, "t", int64(c), nil)
+			rows = append(rows, seq, idx, "t", int64(c), nil)
 			idx++
 		}
 		for _, w := range r.WifiScans {
-			rows = append(rows, r.DeviceID, at, int64(r.BootCount), int64(r.UplinkCount), idx, "w", int64(w.RSSIdBm), w.BSSID[:])
+			rows = append(rows, seq, idx, "w", int64(w.RSSIdBm), w.BSSID[:])
 			idx++
 		}
-		if err := flush(false); err != nil {
+		rest, err := u.sensors.run(ctx, t, rows, false)
+		if err != nil {
 			return err
 		}
+		rows = append(rows[:0], rest...)
 	}
-	if err := flush(true); err != nil {
+	if err := u.sensors.exec(ctx, t, rows); err != nil {
 		return err
 	}
 	var buf []byte
