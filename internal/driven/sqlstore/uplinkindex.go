@@ -44,7 +44,7 @@ type upSeq struct {
 // uplinkTail is the writer's view of the unindexed rows.
 type uplinkTail struct {
 	mu       sync.Mutex
-	keys     map[upKey]int64 // key -> seq, every row above through (and rolled-back ones until pruned)
+	keys     map[upKey]int64 // key -> seq: every row above through, and keys found indexed already (until pruned)
 	order    []upSeq         // the same, in seq order
 	next     int64           // the next seq to hand out
 	resolved int64           // every seq <= resolved is committed or rolled back

@@ -91,8 +91,8 @@ func (ci *chunkedInsert) close() error {
 // sqliteUplinkStmts are the uplink batch's statements and the indexer's,
 // prepared once on the writer's one connection.
 type sqliteUplinkStmts struct {
-	activity, config *sql.Stmt
-	sensors, keys, times      *chunkedInsert
+	activity, config     *sql.Stmt
+	sensors, keys, times *chunkedInsert
 }
 
 // prepareUplinkStmts prepares the statements on the writer's connection,
