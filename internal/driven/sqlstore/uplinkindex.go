@@ -31,6 +31,11 @@ const (
 	indexChunk = 256
 )
 
+// indexRoundMax bounds the rows one round reads into memory: after the
+// indexer could not run for a while (a full disk, say) the backlog is
+// worked off in rounds of this size, not in one.
+var indexRoundMax = 100_000
+
 type upKey struct {
 	device      string
 	boot, count uint32
@@ -216,7 +221,8 @@ func (x *uplinkIndexer) round(ctx context.Context) error {
 	if to <= from {
 		return nil
 	}
-	rows, err := x.s.rdb.QueryContext(ctx, "SELECT device_id, received_at, boot_count, uplink_count, seq FROM activity WHERE seq > ? AND seq <= ?", from, to)
+	rows, err := x.s.rdb.QueryContext(ctx, "SELECT device_id, received_at, boot_count, uplink_count, seq FROM activity "+
+		"WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", from, to, indexRoundMax)
 	if err != nil {
 		return classify(err)
 	}
@@ -232,6 +238,9 @@ func (x *uplinkIndexer) round(ctx context.Context) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return classify(err)
+	}
+	if len(ix) == indexRoundMax {
+		to = ix[len(ix)-1].seq // the rest is the next round's
 	}
 	slices.SortFunc(ix, func(a, b indexRow) int {
 		return cmp.Or(cmp.Compare(a.device, b.device), cmp.Compare(a.at, b.at), cmp.Compare(a.seq, b.seq))
