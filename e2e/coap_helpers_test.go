@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
 
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
 	"github.com/liveplane/liveplane/internal/gen/liveplane/v1/liveplanev1connect"
@@ -50,6 +54,37 @@ func (s *server) newDevice(t *testing.T) *lpv1.CreateDeviceResponse {
 		t.Fatal(err)
 	}
 	return dev.Msg
+}
+
+// exchangeUplink sends body as a confirmable POST /uplink with message ID mid
+// from conn, again every 2 s as a device does, at most tries times, and
+// returns the answer.
+func exchangeUplink(conn *net.UDPConn, to *net.UDPAddr, mid int32, body []byte, tries int) (message.Message, error) {
+	m := message.Message{Type: message.Confirmable, Code: codes.POST, MessageID: mid, Token: []byte{byte(mid), byte(mid >> 8)}, Payload: body}
+	m.Options, _, _ = m.Options.SetPath(make([]byte, 64), "/uplink")
+	out := make([]byte, 2048)
+	k, err := coder.DefaultCoder.Encode(m, out)
+	if err != nil {
+		return message.Message{}, err
+	}
+	in := make([]byte, 2048)
+	for range tries {
+		if _, err := conn.WriteToUDP(out[:k], to); err != nil {
+			return message.Message{}, err
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for {
+			r, err := conn.Read(in)
+			if err != nil {
+				break // timed out: send again
+			}
+			resp := message.Message{Options: make(message.Options, 0, 8)}
+			if _, err := coder.DefaultCoder.Decode(in[:r], &resp); err == nil && resp.MessageID == mid {
+				return resp, nil
+			}
+		}
+	}
+	return message.Message{}, fmt.Errorf("no answer to message %d after %d tries", mid, tries)
 }
 
 // activity returns every activity record of a device.

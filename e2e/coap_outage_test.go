@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
-	"github.com/plgd-dev/go-coap/v3/udp/coder"
 	"google.golang.org/protobuf/proto"
 
 	lpv1 "github.com/liveplane/liveplane/internal/gen/liveplane/v1"
@@ -85,28 +83,13 @@ func TestCoAPDatabaseOutageLosesNothing(t *testing.T) {
 	send := func(n int) {
 		body, _ := proto.Marshal(&lpv1.Uplink{DeviceId: id, Credential: dev.GetKey(), BootCount: 1, UplinkCount: uint32(n),
 			TemperaturesCentiCelsius: []int32{int32(n)}, Config: map[string]string{"N": strconv.Itoa(n)}})
-		m := message.Message{Type: message.Confirmable, Code: codes.POST, MessageID: int32(n), Token: []byte{byte(n)}, Payload: body}
-		buf := make([]byte, 64)
-		m.Options, _, _ = m.Options.SetPath(buf, "/uplink")
-		out := make([]byte, 2048)
-		k, _ := coder.DefaultCoder.Encode(m, out)
-		in := make([]byte, 2048)
-		for try := 0; try < 10; try++ { // CON retransmission, as a device does
-			conn.WriteToUDP(out[:k], to)
-			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			r, err := conn.Read(in)
-			if err != nil {
-				continue
-			}
-			resp := message.Message{Options: make(message.Options, 0, 8)}
-			if _, err := coder.DefaultCoder.Decode(in[:r], &resp); err == nil && resp.MessageID == int32(n) {
-				if resp.Code != codes.Changed {
-					t.Fatalf("uplink %d answered %v (%s)", n, resp.Code, resp.Payload)
-				}
-				return
-			}
+		resp, err := exchangeUplink(conn, to, int32(n), body, 10)
+		if err != nil {
+			t.Fatalf("uplink %d: %v", n, err)
 		}
-		t.Fatalf("uplink %d never acknowledged", n)
+		if resp.Code != codes.Changed {
+			t.Fatalf("uplink %d answered %v (%s)", n, resp.Code, resp.Payload)
+		}
 	}
 	for n := 1; n <= total; n++ {
 		switch n {
