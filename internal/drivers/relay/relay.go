@@ -107,8 +107,23 @@ func (r *Relay) Devices() int {
 // Close closes every browser (1001) and upstream, and waits for both to
 // end. Call it after the HTTP server stopped accepting.
 func (r *Relay) Close() {
-	r.cancel()
+	r.mu.Lock()
+	r.cancel() // under mu: no session is counted after this (enter)
+	r.mu.Unlock()
 	r.wg.Wait()
+}
+
+// enter counts a browser session, unless the relay is closing. A hijacked
+// connection outlives http.Server's shutdown, so a session can start while
+// Close waits, and a WaitGroup must not go up from zero during a Wait.
+func (r *Relay) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.base.Err() != nil {
+		return false
+	}
+	r.wg.Add(1)
+	return true
 }
 
 // ServeHTTP checks the request in the order of docs/live-logs.md (query,
@@ -153,7 +168,10 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return // Accept answered the client
 	}
-	r.wg.Add(1)
+	if !r.enter() {
+		conn.Close(closeShutdown.code, closeShutdown.reason)
+		return
+	}
 	defer r.wg.Done()
 	raw, _ := req.Context().Value(rawConnKey{}).(net.Conn)
 	b := newBrowser(q.start, r.opts.Queue)

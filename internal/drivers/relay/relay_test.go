@@ -98,7 +98,10 @@ func newTestRelay(t *testing.T, opts Options) (*Relay, *scripted, string) {
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.ConnContext = r.ConnContext
 	srv.Start()
-	t.Cleanup(func() { srv.Close(); r.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		r.Close()
+	})
 	return r, up, srv.URL
 }
 
