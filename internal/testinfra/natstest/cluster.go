@@ -27,6 +27,23 @@ type Cluster struct {
 // are shut down by t.Cleanup.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	// The ports are picked free, then bound by the servers: another process
+	// can take one in between (a parallel test's listener), and that node
+	// never comes up. Start again on new ports then.
+	var err error
+	for range 3 {
+		var c *Cluster
+		if c, err = startCluster(t, n); err == nil {
+			c.WaitJetStream(30 * time.Second)
+			return c
+		}
+		t.Logf("natstest: %v; starting the cluster again on other ports", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func startCluster(t testing.TB, n int) (*Cluster, error) {
 	routePorts := make([]int, n)
 	clientPorts := make([]int, n)
 	for i := range n {
@@ -43,11 +60,17 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		o.Port = clientPorts[i]
 		o.Cluster = server.ClusterOpts{Name: "liveplane-test", Host: "127.0.0.1", Port: routePorts[i]}
 		o.Routes = routes
+		srv, err := tryRun(t, o)
+		if err != nil {
+			for _, s := range c.Servers {
+				s.Shutdown()
+			}
+			return nil, err
+		}
 		c.opts = append(c.opts, o)
-		c.Servers = append(c.Servers, Run(t, o))
+		c.Servers = append(c.Servers, srv)
 	}
-	c.WaitJetStream(30 * time.Second)
-	return c
+	return c, nil
 }
 
 // URLs is the comma-separated client URLs of the nodes that are up.

@@ -3,6 +3,7 @@
 package natstest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -40,20 +41,30 @@ func Options(t testing.TB) *server.Options {
 // Run starts a server with opts; it is shut down by t.Cleanup.
 func Run(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
+	srv, err := tryRun(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// tryRun is Run that reports a server that did not come up (its port taken,
+// say) instead of failing t.
+func tryRun(t testing.TB, opts *server.Options) (*server.Server, error) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		t.Fatalf("natstest: new server: %v", err)
+		return nil, fmt.Errorf("natstest: new server: %w", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
-		t.Fatalf("natstest: server on %s:%d not ready", opts.Host, opts.Port)
+		return nil, fmt.Errorf("natstest: server on %s:%d not ready", opts.Host, opts.Port)
 	}
 	t.Cleanup(func() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	return srv
+	return srv, nil
 }
 
 // Restart stops srv and starts a new server with the same store and port,
