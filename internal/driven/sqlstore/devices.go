@@ -101,12 +101,14 @@ func (t *Tx) UpdateDevice(ctx context.Context, d device.Device) error {
 
 func (t *Tx) DeleteDevice(ctx context.Context, id string) error {
 	t.wrote(twinWrite{deleted: id}, nil)
-	tables := []string{"sensor_data", "activity", "device_config", "device_twins", "config_history"}
+	tables := []string{"device_config", "device_twins", "config_history"}
 	if t.s.engine == engineSQLite {
+		// The uplink rows are found through their indexes (uplinkindex.go).
 		if err := t.deleteUplinksSQLite(ctx, id); err != nil {
 			return err
 		}
-		tables = tables[2:]
+	} else {
+		tables = append([]string{"sensor_data", "activity"}, tables...)
 	}
 	for _, table := range tables {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE device_id = ?", id); err != nil {

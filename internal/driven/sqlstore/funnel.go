@@ -229,17 +229,11 @@ func (f *funnel) commit(batch []*job) {
 	if events {
 		f.s.onCommit()
 	}
+	// What waits for each use case's outcome (the twin cache, the uplink
+	// tail) learns it before the use case's caller does.
 	for i, t := range txs {
 		if t != nil {
 			t.end(results[i] == nil)
-		}
-	}
-	// The twin cache learns each use case's outcome before its caller does.
-	if c := f.s.twinCache; c != nil {
-		for i, t := range txs {
-			if t != nil && len(t.twinWrites) > 0 {
-				c.apply(t.twinWrites, results[i] == nil)
-			}
 		}
 	}
 	for i, j := range batch {

@@ -179,6 +179,11 @@ func (t *Tx) wrote(w twinWrite, err error) {
 	if err != nil {
 		w = twinWrite{drop: w.key()}
 	}
+	if len(t.twinWrites) == 0 {
+		// The cache learns the use case's outcome before its caller does.
+		c := t.s.twinCache
+		t.afterEnd(func(committed bool) { c.apply(t.twinWrites, committed) })
+	}
 	t.twinWrites = append(t.twinWrites, w)
 }
 

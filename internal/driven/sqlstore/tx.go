@@ -19,7 +19,7 @@ type Tx struct {
 	tx       sqlRunner
 	appended bool
 	// twinWrites are this use case's changes to twins and defaults, for the
-	// SQLite twin cache (twincache.go).
+	// SQLite twin cache (twincache.go), which applies them as t ends.
 	twinWrites []twinWrite
 	// ended run once the transaction committed or rolled back.
 	ended []func(committed bool)

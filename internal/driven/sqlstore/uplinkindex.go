@@ -245,6 +245,7 @@ func (x *uplinkIndexer) round(ctx context.Context) error {
 	slices.SortFunc(ix, func(a, b indexRow) int {
 		return cmp.Or(cmp.Compare(a.device, b.device), cmp.Compare(a.at, b.at), cmp.Compare(a.seq, b.seq))
 	})
+	// At least one turn, even with no rows left (all deleted): it moves through.
 	for start := 0; start < len(ix) || start == 0; start += indexChunk {
 		chunk := ix[start:min(start+indexChunk, len(ix))]
 		last := start+indexChunk >= len(ix)
