@@ -69,11 +69,11 @@ func followRelay(t *testing.T, ctx context.Context, relayURL, key, dev string) (
 // and when the upstream connections drop (three times, under a steady flow
 // of real CoAP uplinks) every browser still gets every line once, in
 // order, with reconnecting notices and no gap. A serve restart (new
-// epoch: the window is in memory) is reported as an explicit gap. When
+// epoch: this serve keeps its window in memory) is reported as an explicit gap. When
 // the browsers leave, the upstream closes and the registry entry goes.
 func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 	httpAddr, coapAddr, dataDir := freeAddr(t), freeUDP(t), t.TempDir()
-	serveArgs := []string{"--http", httpAddr, "--coap", coapAddr, "--relay-tokens", relayToken}
+	serveArgs := []string{"--http", httpAddr, "--coap", coapAddr, "--relay-tokens", relayToken, "--livelog-storage=memory"}
 	s := startServe(t, dataDir, nil, serveArgs...)
 	key, dev := s.accountWithDevice(t, "viewers")
 	_, foreign := s.accountWithDevice(t, "others")
@@ -188,7 +188,7 @@ func TestRelayResumesAcrossUpstreamDrops(t *testing.T) {
 		t.Errorf("relay upstreams = %v after the drops, want 1", n)
 	}
 
-	// Phase 2: serve restarts; its in-memory window is gone: an explicit gap.
+	// Phase 2: serve restarts; its memory window is gone: an explicit gap.
 	s.stop()
 	s = startServe(t, dataDir, nil, serveArgs...)
 	up = newUplinker(t, coapAddr, dev)

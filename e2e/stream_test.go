@@ -169,30 +169,44 @@ func TestStreamAcrossReplicasWithResume(t *testing.T) {
 	}
 }
 
-// The embedded NATS keeps the window in memory: after a restart the epoch
-// changes and a resume says so instead of pretending nothing was missed.
-func TestStreamEpochChangesAfterRestart(t *testing.T) {
+// Across a restart of serve (and its embedded NATS): the default window is
+// on the file store, so a resume continues where it was, same epoch, no
+// gap; a memory window is gone, the epoch changes and a resume says so
+// instead of pretending nothing was missed.
+func TestStreamResumeAfterRestart(t *testing.T) {
 	needTool(t, "coap-client-notls")
 	needTool(t, "protoc")
-	dir := t.TempDir()
-	s := startServe(t, dir, nil)
-	key, dev := streamAccount(t, s, "stream-epoch")
-	id := dev.GetDevice().GetId()
-	c := dialStream(t, s, key, "deviceId="+id)
-	uplink(t, s, dev, 1)
-	l1 := c.next()
-	wantLine(t, l1, id, 1, 0)
-	s.stop()
+	for _, storage := range []string{"file", "memory"} {
+		t.Run(storage, func(t *testing.T) {
+			dir := t.TempDir()
+			args := []string{"--livelog-storage=" + storage}
+			s := startServe(t, dir, nil, args...)
+			key, dev := streamAccount(t, s, "stream-epoch-"+storage)
+			id := dev.GetDevice().GetId()
+			c := dialStream(t, s, key, "deviceId="+id)
+			uplink(t, s, dev, 1)
+			l1 := c.next()
+			wantLine(t, l1, id, 1, 0)
+			s.stop()
 
-	s2 := startServe(t, dir, nil)
-	s2.token = s.token
-	uplink(t, s2, dev, 2)
-	r := dialStream(t, s2, key, fmt.Sprintf("deviceId=%s&seq=%d&epoch=%s", id, l1.Seq, l1.Epoch))
-	if r.hello.Recovered || r.hello.Reason != "epoch" || r.hello.Epoch == l1.Epoch {
-		t.Fatalf("resume after restart: %+v", r.hello)
-	}
-	l2 := r.next() // every retained line of the new epoch
-	if l2.Message != "Received uplink #2" || l2.Epoch != r.hello.Epoch {
-		t.Fatalf("line after restart: %+v", l2)
+			s2 := startServe(t, dir, nil, args...)
+			s2.token = s.token
+			uplink(t, s2, dev, 2)
+			r := dialStream(t, s2, key, fmt.Sprintf("deviceId=%s&seq=%d&epoch=%s", id, l1.Seq, l1.Epoch))
+			if storage == "file" {
+				if !r.hello.Recovered || r.hello.Epoch != l1.Epoch || r.hello.LastSeq != l1.Seq {
+					t.Fatalf("resume after restart: %+v", r.hello)
+				}
+				wantLine(t, r.next(), id, 2, l1.Seq) // chained to the line before the restart
+				return
+			}
+			if r.hello.Recovered || r.hello.Reason != "epoch" || r.hello.Epoch == l1.Epoch {
+				t.Fatalf("resume after restart: %+v", r.hello)
+			}
+			l2 := r.next() // every retained line of the new epoch
+			if l2.Message != "Received uplink #2" || l2.Epoch != r.hello.Epoch {
+				t.Fatalf("line after restart: %+v", l2)
+			}
+		})
 	}
 }

@@ -269,11 +269,16 @@ func openBus(ctx context.Context, cfg config.Serve, log *slog.Logger) (*bus, err
 	b := &bus{}
 	var err error
 	if cfg.NATS == "" {
-		b.embedded, err = natsbus.StartEmbedded(ctx, natsbus.EmbeddedOptions{
+		eo := natsbus.EmbeddedOptions{
 			StoreDir: cfg.NATSStoreDir(), Listen: cfg.NATSListen, Token: cfg.NATSToken, Logger: log,
-			// The live-log window is a memory stream of up to --livelog-max-bytes.
-			MaxMemory: natsbus.DefaultEmbeddedMaxMemory + cfg.LiveLog.MaxBytes,
-		})
+		}
+		// Room for the live-log window's --livelog-max-bytes where it is kept.
+		if liveLogWindow(cfg).Storage == jetstream.MemoryStorage {
+			eo.MaxMemory = natsbus.DefaultEmbeddedMaxMemory + cfg.LiveLog.MaxBytes
+		} else {
+			eo.MaxStore = natsbus.DefaultEmbeddedMaxStore + cfg.LiveLog.MaxBytes
+		}
+		b.embedded, err = natsbus.StartEmbedded(ctx, eo)
 		if err != nil {
 			return nil, fmt.Errorf("--nats (embedded): %w", err)
 		}
@@ -328,5 +333,10 @@ func (b *bus) close() {
 }
 
 func liveLogWindow(cfg config.Serve) natsbus.LiveLogWindow {
-	return natsbus.LiveLogWindow{Lines: cfg.LiveLog.WindowLines, Age: cfg.LiveLog.WindowAge, MaxBytes: cfg.LiveLog.MaxBytes}
+	w := natsbus.LiveLogWindow{Lines: cfg.LiveLog.WindowLines, Age: cfg.LiveLog.WindowAge, MaxBytes: cfg.LiveLog.MaxBytes,
+		Storage: jetstream.FileStorage}
+	if cfg.LiveLog.Storage == "memory" {
+		w.Storage = jetstream.MemoryStorage
+	}
+	return w
 }

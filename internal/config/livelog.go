@@ -12,6 +12,7 @@ type LiveLog struct {
 	WindowLines  int64         // lines kept per device
 	WindowAge    time.Duration // lines older than this leave the window
 	MaxBytes     int64         // cap for every device's lines together
+	Storage      string        // "file" or "memory": where the window's lines are kept
 	WSOrigins    []string      // browser origins allowed on /ws; "*" = any
 	PingInterval time.Duration // WebSocket ping period and pong deadline
 	// MaxFlushDelay bounds what a line may wait on /ws while the hub
@@ -30,7 +31,9 @@ func liveLogSettings(l *LiveLog) []setting {
 		{name: "livelog-window-age", def: "24h", val: durationValue{&l.WindowAge},
 			help: "live-log lines older than this `duration` leave the window"},
 		{name: "livelog-max-bytes", def: "268435456", val: countValue{&l.MaxBytes},
-			help: "memory cap of the live-log window for all devices together (`bytes`); the oldest lines go first"},
+			help: "cap of the live-log window for all devices together (`bytes`), on disk or in memory (--livelog-storage); the oldest lines go first"},
+		{name: "livelog-storage", def: "file", val: stringValue{&l.Storage},
+			help: "where the live-log window is kept: file (JetStream's file store in the data dir; kept across restarts, off the Go heap) or memory (lost on a restart of the embedded NATS)"},
 		{name: "ws-origins", val: listValue{&l.WSOrigins},
 			help: "browser `origins` allowed on the /ws live-log stream (comma-separated scheme://host[:port], or *); requests without Origin are always allowed"},
 		{name: "ws-ping-interval", def: "30s", val: durationValue{&l.PingInterval},
@@ -54,6 +57,7 @@ func validateLiveLog(v *validator, l LiveLog) {
 	if l.MaxBytes < 1<<20 {
 		v.check("livelog-max-bytes", errors.New("must be at least 1048576 (1 MiB)"))
 	}
+	v.check("livelog-storage", checkOneOf(l.Storage, "file", "memory"))
 	for _, o := range l.WSOrigins {
 		if err := checkOrigin(o); err != nil {
 			v.check("ws-origins", errors.New("entry "+quote(o)+": "+err.Error()))

@@ -30,6 +30,7 @@ func TestLiveLogSettings(t *testing.T) {
 		{[]string{"--livelog-window-lines", "0"}, "livelog-window-lines"},
 		{[]string{"--livelog-window-age", "0s"}, "livelog-window-age"},
 		{[]string{"--livelog-max-bytes", "1000"}, "livelog-max-bytes"},
+		{[]string{"--livelog-storage", "disk"}, "livelog-storage"},
 		{[]string{"--ws-origins", "console.example.com"}, "ws-origins"},
 		{[]string{"--ws-ping-interval", "1ms"}, "ws-ping-interval"},
 		{[]string{"--ws-max-flush-delay", "0s"}, "ws-max-flush-delay"},

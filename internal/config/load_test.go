@@ -43,7 +43,7 @@ func TestServeDefaults(t *testing.T) {
 		Pickup: Pickup{Addr: "127.0.0.1:3100", Auth: "token", MaxMessageBytes: 1 << 20, MaxQueue: 100000,
 			MaxQueueBytes: 1 << 30, TTL: 720 * time.Hour, AckTimeout: 30 * time.Second, TakeoverGrace: time.Second,
 			PushWindow: 10 * time.Second, FCMEndpoint: "https://fcm.googleapis.com", APNsEndpoint: "https://api.push.apple.com"},
-		LiveLog: LiveLog{WindowLines: 1000, WindowAge: 24 * time.Hour, MaxBytes: 256 << 20, PingInterval: 30 * time.Second,
+		LiveLog: LiveLog{WindowLines: 1000, WindowAge: 24 * time.Hour, MaxBytes: 256 << 20, Storage: "file", PingInterval: 30 * time.Second,
 			MaxFlushDelay: 20 * time.Millisecond}}
 	s.prov = provenance{}
 	if !reflect.DeepEqual(s, want) {

@@ -18,8 +18,9 @@ import (
 )
 
 // Defaults sized for a control plane whose whole process should idle under
-// 40 MiB: liveplane keeps nothing in memory streams, and MaxStore only has
-// to cover the MaxBytes of the streams EnsureStreams declares.
+// 40 MiB: liveplane keeps nothing in memory streams (unless the live-log
+// window is put there), and MaxStore only has to cover the MaxBytes of the
+// streams EnsureStreams declares (serve adds the live-log window's).
 const (
 	DefaultEmbeddedMaxMemory int64 = 16 << 20
 	DefaultEmbeddedMaxStore  int64 = 4 << 30

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,10 +25,15 @@ var testWindow = natsbus.LiveLogWindow{Lines: 50, Age: time.Hour, MaxBytes: 8 <<
 // liveLogSetup returns a window and a publisher on their own connection.
 func liveLogSetup(t *testing.T, url string) (*natsbus.LiveWindow, *natsbus.LiveLog) {
 	t.Helper()
+	return liveLogSetupWindow(t, url, testWindow)
+}
+
+func liveLogSetupWindow(t *testing.T, url string, window natsbus.LiveLogWindow) (*natsbus.LiveWindow, *natsbus.LiveLog) {
+	t.Helper()
 	_, js := natstest.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w, err := natsbus.NewLiveWindow(ctx, js, testWindow, nil)
+	w, err := natsbus.NewLiveWindow(ctx, js, window, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,12 +180,14 @@ func TestLiveLogResume(t *testing.T) {
 	}
 }
 
-// The embedded server restarts: memory lines are gone and the stream comes
-// back with a new epoch; a resume with the old epoch says so.
+// The server restarts under a memory window: the lines are gone and the
+// stream comes back with a new epoch; a resume with the old epoch says so.
 func TestLiveLogEpochChangesWhenStreamIsRecreated(t *testing.T) {
 	opts := natstest.Options(t)
 	srv := natstest.Run(t, opts)
-	w, l := liveLogSetup(t, srv.ClientURL())
+	memory := testWindow
+	memory.Storage = jetstream.MemoryStorage
+	w, l := liveLogSetupWindow(t, srv.ClientURL(), memory)
 	l.Publish("d", line("d", 1))
 	before := waitCount(t, w, "d", 1)
 	srv = natstest.Restart(t, srv, opts, nil)
@@ -202,6 +210,68 @@ func TestLiveLogEpochChangesWhenStreamIsRecreated(t *testing.T) {
 	h, _, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before[0].Seq, Epoch: before[0].Epoch})
 	if err != nil || h.Recovered || h.Reason != livelog.ReasonEpoch {
 		t.Fatalf("after restart: %+v %v", h, err)
+	}
+}
+
+// The default window is on the file store: across a server restart its
+// lines and its epoch stay, so a client resumes without a gap, and the
+// device's chain goes on from the line before the restart.
+func TestLiveLogFileWindowSurvivesRestart(t *testing.T) {
+	opts := natstest.Options(t)
+	srv := natstest.Run(t, opts)
+	w, l := liveLogSetup(t, srv.ClientURL())
+	l.Publish("d", line("d", 1))
+	before := waitCount(t, w, "d", 1)
+	srv = natstest.Restart(t, srv, opts, nil)
+	_ = srv
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the publisher reconnects; a line published while it is down is dropped
+		l.Publish("d", line("d", 2))
+		if e, ok, _ := w.Last(ctx, "d"); ok && e.Seq != before[0].Seq {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no line stored after the restart")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h, got, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before[0].Seq, Epoch: before[0].Epoch})
+	if err != nil || !h.Recovered || h.Epoch != before[0].Epoch || len(got) == 0 {
+		t.Fatalf("resume across the restart: %+v %d lines, err %v", h, len(got), err)
+	}
+	if got[0].Prev != before[0].Seq || !strings.Contains(string(got[0].Body), "Received uplink #2") {
+		t.Fatalf("first line after the restart: %+v, want prev %d", got[0], before[0].Seq)
+	}
+}
+
+// JetStream cannot change a stream's storage: a window configured for the
+// file store finds a memory stream in place and keeps it (limits updated),
+// rather than failing every ensure.
+func TestLiveLogStreamKeepsItsStorage(t *testing.T) {
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	memory := testWindow
+	memory.Storage = jetstream.MemoryStorage
+	e1, err := natsbus.EnsureLiveLogStream(ctx, js, memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := testWindow
+	file.Lines = 70
+	e2, err := natsbus.EnsureLiveLogStream(ctx, js, file)
+	if err != nil || e2 != e1 {
+		t.Fatalf("ensure over a memory stream: epoch %q -> %q, err %v", e1, e2, err)
+	}
+	s, err := js.Stream(ctx, natsbus.LiveLogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.Storage != jetstream.MemoryStorage || c.MaxMsgsPerSubject != 70 {
+		t.Fatalf("stream after the second ensure: storage %v, lines %d", c.Storage, c.MaxMsgsPerSubject)
 	}
 }
 

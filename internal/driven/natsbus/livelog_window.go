@@ -76,6 +76,10 @@ func (w *LiveWindow) refresh(ctx context.Context) (jetstream.Stream, string, err
 	if w.epoch != "" && w.epoch != epoch {
 		w.log.Warn("live-log stream was recreated: new epoch", "old", w.epoch, "epoch", epoch)
 	}
+	if st := s.CachedInfo().Config.Storage; w.epoch != epoch && st != w.window.Storage {
+		w.log.Warn("the live-log stream keeps the storage it was created with; delete the stream to change it",
+			"stream", LiveLogStream, "storage", st.String(), "configured", w.window.Storage.String())
+	}
 	w.stream, w.epoch, w.checked = s, epoch, time.Now()
 	return s, epoch, nil
 }

@@ -30,6 +30,7 @@ type UplinkWriter struct {
 	written  prometheus.Counter
 	spooled  prometheus.Counter
 	batches  prometheus.Histogram
+	commits  prometheus.Histogram // time to commit one batch
 }
 
 type upJob struct {
@@ -69,8 +70,11 @@ func (s *Store) NewUplinkWriter(o UplinkWriterOptions) *UplinkWriter {
 	w.spooled = prometheus.NewCounter(prometheus.CounterOpts{Name: "liveplane_uplinks_spooled_total", Help: "Uplink records written to the on-disk spool because the database was unavailable."})
 	w.batches = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveplane_uplink_batch_size", Help: "Uplink records per database batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+	w.commits = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveplane_uplink_commit_seconds",
+		Help:    "Time to commit one batch of uplink records, from the statement sent to its commit (uplinks wait this long for their reply).",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 12)})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(w.written, w.spooled, w.batches)
+		o.Registerer.MustRegister(w.written, w.spooled, w.batches, w.commits)
 	}
 	return w
 }
@@ -221,8 +225,10 @@ func (w *UplinkWriter) store(recs []device.Record) error {
 func (w *UplinkWriter) commit(ctx context.Context, recs []device.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	start := time.Now()
 	err := w.s.writeUplinks(ctx, recs)
 	if err == nil {
+		w.commits.Observe(time.Since(start).Seconds())
 		w.written.Add(float64(len(recs)))
 		w.batches.Observe(float64(len(recs)))
 	}
