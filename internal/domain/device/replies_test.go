@@ -26,6 +26,12 @@ func TestRepliesShareTheFirstAnswerAndExpireInOrder(t *testing.T) {
 	if got, err := r.wait(context.Background(), f); err != nil || got.UpdateConfig.Version != 7 {
 		t.Fatalf("duplicate got %+v %v", got, err)
 	}
+	// A duplicate after the leader finished gets the kept answer.
+	if g, lead := r.begin(k(1), t0.Add(time.Second)); lead {
+		t.Fatal("a late duplicate leads")
+	} else if got, err := r.wait(context.Background(), g); err != nil || got.UpdateConfig.Version != 7 {
+		t.Fatalf("late duplicate got %+v %v", got, err)
+	}
 	// Bounded: a fourth key evicts the oldest.
 	for n := uint32(2); n <= 4; n++ {
 		e, _ := r.begin(k(n), t0)
@@ -57,11 +63,11 @@ func TestRepliesGrowToTheirBoundInOrder(t *testing.T) {
 		}
 		r.finish(k(n), e, Downlink{}, nil)
 	}
-	if len(r.order) != max || r.n != max || len(r.m) != max {
-		t.Fatalf("ring %d, n %d, map %d; want all %d", len(r.order), r.n, len(r.m), max)
+	if len(r.order) != max || r.n != max || r.len() != max {
+		t.Fatalf("ring %d, n %d, map %d; want all %d", len(r.order), r.n, r.len(), max)
 	}
 	for n := range 1000 {
-		_, cached := r.m[k(n)]
+		_, cached := r.done[k(n)]
 		if want := n >= 1000-max; cached != want {
 			t.Fatalf("key %d cached %v, want %v", n, cached, want)
 		}

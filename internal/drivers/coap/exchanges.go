@@ -16,11 +16,16 @@ import (
 // per datagram; a peer is a "session" while it has entries, so idle
 // sessions vanish after the lifetime and a flood of new source addresses is
 // bounded by max, which evicts the oldest.
+//
+// Entries are values in the map and short answers are kept inside them: at
+// 5,000 uplinks/s the lifetime holds a few hundred thousand exchanges, and
+// an object for each and another for its answer were a third of the
+// objects every GC cycle marked.
 type exchanges struct {
 	ttl   time.Duration
 	max   int
 	mu    sync.Mutex
-	m     map[exKey]*exchange
+	m     map[exKey]exchange
 	peers map[netip.AddrPort]int32 // live entries per peer
 	ring  []exKey
 	head  int
@@ -32,15 +37,41 @@ type exKey struct {
 	mid  uint16
 }
 
+// exInline is the longest answer kept inside its exchange: an empty
+// downlink's ACK (header, token) fits, a configuration command does not.
+const exInline = 32
+
 type exchange struct {
-	at   int64 // unix nanos
-	resp []byte
+	at    int64  // unix nanos
+	big   []byte // the answer, when longer than exInline
+	n     uint8  // length of the answer in small
+	small [exInline]byte
+}
+
+// resp is the answer (a copy when kept inline); nil while the first copy
+// is being processed, or when it had none.
+func (e *exchange) resp() []byte {
+	if e.big != nil {
+		return e.big
+	}
+	if e.n == 0 {
+		return nil
+	}
+	return append([]byte(nil), e.small[:e.n]...)
+}
+
+func (e *exchange) set(b []byte) {
+	if len(b) > exInline {
+		e.big = b
+		return
+	}
+	e.n = uint8(copy(e.small[:], b))
 }
 
 func newExchanges(ttl time.Duration, max int) *exchanges {
 	// The ring starts small and doubles up to max: an idle server does not
 	// hold max keys' worth of memory.
-	return &exchanges{ttl: ttl, max: max, m: make(map[exKey]*exchange), peers: make(map[netip.AddrPort]int32), ring: make([]exKey, min(max, 64))}
+	return &exchanges{ttl: ttl, max: max, m: make(map[exKey]exchange), peers: make(map[netip.AddrPort]int32), ring: make([]exKey, min(max, 64))}
 }
 
 // claim returns (nil, true) when the caller is the first to see k and must
@@ -52,14 +83,14 @@ func (x *exchanges) claim(k exKey, now time.Time) (resp []byte, first bool) {
 	defer x.mu.Unlock()
 	x.expire(now.UnixNano())
 	if e, ok := x.m[k]; ok {
-		return e.resp, false
+		return e.resp(), false
 	}
 	if x.n == x.max {
 		x.pop()
 	} else if x.n == len(x.ring) {
 		x.ring, x.head = grow(x.ring, x.head, x.n, x.max), 0
 	}
-	x.m[k] = &exchange{at: now.UnixNano()}
+	x.m[k] = exchange{at: now.UnixNano()}
 	x.peers[k.peer]++
 	x.ring[(x.head+x.n)%len(x.ring)] = k
 	x.n++
@@ -69,7 +100,8 @@ func (x *exchanges) claim(k exKey, now time.Time) (resp []byte, first bool) {
 func (x *exchanges) done(k exKey, resp []byte) {
 	x.mu.Lock()
 	if e, ok := x.m[k]; ok {
-		e.resp = resp
+		e.set(resp)
+		x.m[k] = e
 	}
 	x.mu.Unlock()
 }
