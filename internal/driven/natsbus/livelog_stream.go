@@ -18,13 +18,6 @@ const (
 	// liveLogMaxLine bounds one stored line; a CoAP uplink's line is a few
 	// KiB at most.
 	liveLogMaxLine = 64 << 10
-	// liveLogDuplicates is how long the stream remembers a line's
-	// Nats-Msg-Id. An id is sent again only by the store call that made
-	// it, whose attempts wait at most two liveLogPublishWait each (a
-	// last-seq read or an ensure, then the publish); this is 1.5 times
-	// that. JetStream's default of two minutes kept 600,000 ids on
-	// serve's heap at 5,000 lines/s, marked by every GC cycle.
-	liveLogDuplicates = 3 * liveLogAttempts * liveLogPublishWait
 )
 
 // LiveLogWindow sizes the stream.
@@ -54,7 +47,6 @@ func LiveLogStreamConfig(w LiveLogWindow) jetstream.StreamConfig {
 		Discard:           jetstream.DiscardOld,
 		MaxMsgsPerSubject: w.Lines,
 		MaxAge:            w.Age,
-		Duplicates:        min(liveLogDuplicates, w.Age), // JetStream wants it within MaxAge
 		MaxBytes:          w.MaxBytes,
 		MaxMsgSize:        liveLogMaxLine,
 		AllowDirect:       true, // history reads go to any replica of the stream, not its leader only

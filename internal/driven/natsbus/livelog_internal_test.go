@@ -1,0 +1,124 @@
+package natsbus
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/liveplane/liveplane/internal/testinfra/natstest"
+)
+
+// flakyJS runs first instead of the first publish and answers it with a
+// timeout: the stream's answer did not come in time.
+type flakyJS struct {
+	jetstream.JetStream
+	mu    sync.Mutex
+	calls int
+	first func(ctx context.Context, msg *nats.Msg)
+}
+
+func (f *flakyJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	f.mu.Unlock()
+	if n == 1 {
+		f.first(ctx, msg)
+		return nil, context.DeadlineExceeded
+	}
+	return f.JetStream.PublishMsg(ctx, msg, opts...)
+}
+
+// A publish that timed out is sent again; whether its first copy landed or
+// not, and whether another publisher's line came before or after it, the
+// line is stored exactly once and store answers with its seq.
+func TestLiveLogRetryStoresALineOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first func(t *testing.T, real jetstream.JetStream, other *LiveLog, ctx context.Context, msg *nats.Msg)
+		want  []string // the subject's lines in order
+	}{
+		{"landed, answer lost", func(t *testing.T, real jetstream.JetStream, _ *LiveLog, ctx context.Context, msg *nats.Msg) {
+			if _, err := real.PublishMsg(ctx, msg); err != nil {
+				t.Error(err)
+			}
+		}, []string{"ours"}},
+		{"lost before the stream", func(*testing.T, jetstream.JetStream, *LiveLog, context.Context, *nats.Msg) {}, []string{"ours"}},
+		{"landed, then another line", func(t *testing.T, real jetstream.JetStream, other *LiveLog, ctx context.Context, msg *nats.Msg) {
+			if _, err := real.PublishMsg(ctx, msg); err != nil {
+				t.Error(err)
+			}
+			if _, err := other.store("d", []byte("other"), 0, false); err != nil {
+				t.Error(err)
+			}
+		}, []string{"ours", "other"}},
+		{"another line first, ours lost", func(t *testing.T, _ jetstream.JetStream, other *LiveLog, _ context.Context, _ *nats.Msg) {
+			if _, err := other.store("d", []byte("other"), 0, false); err != nil {
+				t.Error(err)
+			}
+		}, []string{"other", "ours"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := natstest.Start(t)
+			_, js := natstest.Connect(t, url)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := EnsureLiveLogStream(ctx, js, LiveLogWindow{Lines: 50, Age: time.Hour, MaxBytes: 8 << 20}); err != nil {
+				t.Fatal(err)
+			}
+			other, err := NewLiveLog(js, LiveLogOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			flaky := &flakyJS{JetStream: js}
+			flaky.first = func(ctx context.Context, msg *nats.Msg) { tc.first(t, js, other, ctx, msg) }
+			l, err := NewLiveLog(flaky, LiveLogOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+
+			seq, err := l.store("d", []byte("ours"), 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := testutil.ToFloat64(l.retried); n != 1 {
+				t.Errorf("retries counted: %v, want 1", n)
+			}
+			s, err := js.Stream(ctx, LiveLogStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			var oursAt uint64
+			for next := uint64(1); ; {
+				m, err := s.GetMsg(ctx, next, jetstream.WithGetMsgSubject(LiveLogSubjectPrefix+"d"))
+				if err != nil {
+					break
+				}
+				got = append(got, string(m.Data))
+				if string(m.Data) == "ours" {
+					oursAt = m.Sequence
+				}
+				next = m.Sequence + 1
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("stored %q, want %q", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("stored %q, want %q", got, tc.want)
+				}
+			}
+			if seq != oursAt {
+				t.Fatalf("store answered seq %d, the line is at %d", seq, oursAt)
+			}
+		})
+	}
+}
