@@ -32,8 +32,8 @@ type LiveLogWindow struct {
 	// CoAP replies 25 ms on one core; the file store keeps its recent
 	// blocks as flat buffers and the rest in the page cache. An existing
 	// stream keeps its storage: JetStream cannot change it in place.
-	Storage jetstream.StorageType
-	Replicas int           // copies of a new stream (ReplicasFor); an existing one keeps its count
+	Storage  jetstream.StorageType
+	Replicas int // copies of a new stream (ReplicasFor); an existing one keeps its count
 }
 
 // LiveLogStreamConfig is the stream EnsureLiveLogStream declares.
