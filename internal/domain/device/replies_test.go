@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liveplane/liveplane/internal/testinfra/gcscan"
 )
 
 func TestRepliesShareTheFirstAnswerAndExpireInOrder(t *testing.T) {
@@ -67,7 +70,7 @@ func TestRepliesGrowToTheirBoundInOrder(t *testing.T) {
 		t.Fatalf("ring %d, n %d, map %d; want all %d", len(r.order), r.n, r.len(), max)
 	}
 	for n := range 1000 {
-		_, cached := r.done[k(n)]
+		_, cached := r.done[r.key(k(n))]
 		if want := n >= 1000-max; cached != want {
 			t.Fatalf("key %d cached %v, want %v", n, cached, want)
 		}
@@ -144,5 +147,15 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeCursor("!!"); err == nil {
 		t.Fatal("garbage token decoded")
+	}
+}
+
+// The finished part of the window is memory the GC never scans (see
+// replies): no pointer in its keys, its values or the ring.
+func TestRepliesWindowHasNoPointers(t *testing.T) {
+	for _, v := range []any{rKey{}, answer{}} {
+		if p := gcscan.Pointer(reflect.TypeOf(v)); p != "" {
+			t.Errorf("%T holds a pointer: %s", v, p)
+		}
 	}
 }

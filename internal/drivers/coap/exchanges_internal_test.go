@@ -3,8 +3,11 @@ package coap
 import (
 	"bytes"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/liveplane/liveplane/internal/testinfra/gcscan"
 )
 
 // A retransmission gets the first answer byte for byte, whether it was kept
@@ -13,7 +16,7 @@ import (
 func TestExchangesKeepTheAnswerExactly(t *testing.T) {
 	x := newExchanges(time.Minute, 8)
 	now := time.Unix(1000, 0)
-	peer := netip.MustParseAddrPort("192.0.2.1:5683")
+	peer := peerKeyOf(netip.MustParseAddrPort("192.0.2.1:5683"))
 	answers := map[uint16][]byte{
 		1: bytes.Repeat([]byte{0x61}, 4),
 		2: bytes.Repeat([]byte{0x62}, exInline),
@@ -39,6 +42,16 @@ func TestExchangesKeepTheAnswerExactly(t *testing.T) {
 			if again, _ := x.claim(k, now); !bytes.Equal(again, want) {
 				t.Fatalf("mid %d: kept answer changed to %x", mid, again)
 			}
+		}
+	}
+}
+
+// The exchange state is memory the GC never scans: no pointer in the map's
+// keys and values, the ring or the per-peer counts (see exchanges).
+func TestExchangeStateHasNoPointers(t *testing.T) {
+	for _, v := range []any{exKey{}, exchange{}, peerKey{}} {
+		if p := gcscan.Pointer(reflect.TypeOf(v)); p != "" {
+			t.Errorf("%T holds a pointer: %s", v, p)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (s *Server) datagram(ctx context.Context, conn *net.UDPConn, peer netipAddr
 		s.metrics.dropped.WithLabelValues("not_request").Inc()
 		return
 	}
-	k := exKey{peer: peer, mid: uint16(m.MessageID)}
+	k := exKey{peer: peerKeyOf(peer), mid: uint16(m.MessageID)}
 	resp, first := s.ex.claim(k, time.Now())
 	if !first {
 		if resp != nil {
