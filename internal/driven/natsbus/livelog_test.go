@@ -180,69 +180,50 @@ func TestLiveLogResume(t *testing.T) {
 	}
 }
 
-// The server restarts under a memory window: the lines are gone and the
-// stream comes back with a new epoch; a resume with the old epoch says so.
-func TestLiveLogEpochChangesWhenStreamIsRecreated(t *testing.T) {
-	opts := natstest.Options(t)
-	srv := natstest.Run(t, opts)
-	memory := testWindow
-	memory.Storage = jetstream.MemoryStorage
-	w, l := liveLogSetupWindow(t, srv.ClientURL(), memory)
-	l.Publish("d", line("d", 1))
-	before := waitCount(t, w, "d", 1)
-	srv = natstest.Restart(t, srv, opts, nil)
-	_ = srv
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// The publisher finds the stream gone and recreates it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l.Publish("d", line("d", 2))
-		e, ok, _ := w.Last(ctx, "d")
-		if ok && e.Epoch != before[0].Epoch {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no line stored after the restart")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h, _, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before[0].Seq, Epoch: before[0].Epoch})
-	if err != nil || h.Recovered || h.Reason != livelog.ReasonEpoch {
-		t.Fatalf("after restart: %+v %v", h, err)
-	}
-}
-
-// The default window is on the file store: across a server restart its
-// lines and its epoch stay, so a client resumes without a gap, and the
-// device's chain goes on from the line before the restart.
-func TestLiveLogFileWindowSurvivesRestart(t *testing.T) {
-	opts := natstest.Options(t)
-	srv := natstest.Run(t, opts)
-	w, l := liveLogSetup(t, srv.ClientURL())
-	l.Publish("d", line("d", 1))
-	before := waitCount(t, w, "d", 1)
-	srv = natstest.Restart(t, srv, opts, nil)
-	_ = srv
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for { // the publisher reconnects; a line published while it is down is dropped
-		l.Publish("d", line("d", 2))
-		if e, ok, _ := w.Last(ctx, "d"); ok && e.Seq != before[0].Seq {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no line stored after the restart")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h, got, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before[0].Seq, Epoch: before[0].Epoch})
-	if err != nil || !h.Recovered || h.Epoch != before[0].Epoch || len(got) == 0 {
-		t.Fatalf("resume across the restart: %+v %d lines, err %v", h, len(got), err)
-	}
-	if got[0].Prev != before[0].Seq || !strings.Contains(string(got[0].Body), "Received uplink #2") {
-		t.Fatalf("first line after the restart: %+v, want prev %d", got[0], before[0].Seq)
+// Across a server restart: the default window is on the file store, so its
+// lines and its epoch stay, a client resumes without a gap and the device's
+// chain goes on from the line before; a memory window is gone, the stream
+// comes back with a new epoch and a resume with the old one says so.
+func TestLiveLogAcrossServerRestart(t *testing.T) {
+	for _, storage := range []jetstream.StorageType{jetstream.FileStorage, jetstream.MemoryStorage} {
+		t.Run(storage.String(), func(t *testing.T) {
+			opts := natstest.Options(t)
+			srv := natstest.Run(t, opts)
+			window := testWindow
+			window.Storage = storage
+			w, l := liveLogSetupWindow(t, srv.ClientURL(), window)
+			l.Publish("d", line("d", 1))
+			before := waitCount(t, w, "d", 1)[0]
+			natstest.Restart(t, srv, opts, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// The publisher reconnects (and recreates a memory stream); a
+			// line published while it is down is dropped.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				l.Publish("d", line("d", 2))
+				if e, ok, _ := w.Last(ctx, "d"); ok && (e.Seq != before.Seq || e.Epoch != before.Epoch) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no line stored after the restart")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			h, got, err := livelog.Open(ctx, w, "d", livelog.Request{Resume: true, Seq: before.Seq, Epoch: before.Epoch})
+			if storage == jetstream.MemoryStorage {
+				if err != nil || h.Recovered || h.Reason != livelog.ReasonEpoch {
+					t.Fatalf("after restart: %+v %v", h, err)
+				}
+				return
+			}
+			if err != nil || !h.Recovered || h.Epoch != before.Epoch || len(got) == 0 {
+				t.Fatalf("resume across the restart: %+v %d lines, err %v", h, len(got), err)
+			}
+			if got[0].Prev != before.Seq || !strings.Contains(string(got[0].Body), "Received uplink #2") {
+				t.Fatalf("first line after the restart: %+v, want prev %d", got[0], before.Seq)
+			}
+		})
 	}
 }
 
