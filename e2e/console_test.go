@@ -72,8 +72,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	httpAddr, coapAddr, natsAddr := freeAddr(t), freeUDP(t), freeTCP(t)
 	const natsToken, relayToken = "console-e2e-nats-token", "console-e2e-relay-token"
 	dataDir := t.TempDir()
+	// A memory window, so that the restart below starts a new epoch and the
+	// page must draw its gap marker (a file window resumes without one).
 	args := []string{"--http", httpAddr, "--coap", coapAddr, "--database", pg.url,
-		"--nats-listen", natsAddr, "--nats-token", natsToken, "--relay-tokens", relayToken}
+		"--nats-listen", natsAddr, "--nats-token", natsToken, "--relay-tokens", relayToken, "--livelog-storage=memory"}
 	s := startServe(t, dataDir, nil, args...)
 	// The relay admits the console's origin; serve sends the Live Logs tab
 	// to it once restarted with --console-relay-url (the "restart" control).
