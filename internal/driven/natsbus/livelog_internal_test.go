@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -120,5 +121,56 @@ func TestLiveLogRetryStoresALineOnce(t *testing.T) {
 				t.Fatalf("store answered seq %d, the line is at %d", seq, oursAt)
 			}
 		})
+	}
+}
+
+// Near its byte cap the window is trimmed in one purge of its oldest lines,
+// down to about trimLow of the cap; the newest lines and their chain stay.
+func TestLiveWindowTrimsInBulk(t *testing.T) {
+	if _, ok := trimCut(80, 1, 100, 100); ok {
+		t.Fatal("trimmed below trimHigh")
+	}
+	if cut, ok := trimCut(90, 1, 100, 100); !ok || cut != 23 { // drop (90-70)/90 of 100 seqs
+		t.Fatalf("cut %d %v, want 23", cut, ok)
+	}
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const max = 1 << 20
+	w, err := NewLiveWindow(ctx, js, LiveLogWindow{Lines: 10000, Age: time.Hour, MaxBytes: max}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 1000)
+	var last uint64
+	for i := 0; ; i++ {
+		ack, err := js.Publish(ctx, LiveLogSubjectPrefix+fmt.Sprint("d", i%10), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ack.Sequence
+		if info, err := w.stream.Info(ctx); err != nil {
+			t.Fatal(err)
+		} else if info.State.Bytes > max*9/10 {
+			break
+		}
+	}
+	if err := w.trim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := w.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := info.State
+	if st.Bytes > max*3/4 || st.Bytes < max*6/10 || st.LastSeq != last || st.FirstSeq < 2 {
+		t.Fatalf("after the trim: %d bytes of a %d cap, seqs %d..%d (last published %d)", st.Bytes, max, st.FirstSeq, st.LastSeq, last)
+	}
+	if err := w.trim(ctx); err != nil { // below trimHigh now: nothing more goes
+		t.Fatal(err)
+	}
+	if again, _ := w.stream.Info(ctx); again.State.FirstSeq != st.FirstSeq {
+		t.Fatalf("a second trim moved the first seq %d -> %d", st.FirstSeq, again.State.FirstSeq)
 	}
 }

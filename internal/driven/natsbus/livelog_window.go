@@ -84,6 +84,63 @@ func (w *LiveWindow) refresh(ctx context.Context) (jetstream.Stream, string, err
 	return s, epoch, nil
 }
 
+// The window's byte cap is kept by trimming in bulk. nats-server's file
+// store, at its MaxBytes, deletes the oldest line for every line stored,
+// loading the oldest block each time: at 5,000 lines/s, once the 256 MiB
+// cap was reached (~50 s), the share of CoAP answers over 25 ms went from
+// about 2 % to 6-24 % (BENCHMARKS.md, "PostgreSQL over 5 minutes"). Trim
+// purges the oldest lines in one request whenever the stream holds
+// trimHigh of its cap, down to about trimLow, so that MaxBytes stays a
+// safety net the stream does not reach. The other limits (lines per
+// device, age) are the stream's own.
+const (
+	trimEvery = 2 * time.Second
+	trimHigh  = 0.85
+	trimLow   = 0.70
+)
+
+// Trim keeps the window under its byte cap until ctx ends. Every replica
+// may run it: a purge below a seq that is already gone removes nothing.
+func (w *LiveWindow) Trim(ctx context.Context) error {
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := w.trim(ctx); err != nil && ctx.Err() == nil {
+			w.log.Debug("live-log window not trimmed", "err", err)
+		}
+	}
+}
+
+func (w *LiveWindow) trim(ctx context.Context) error {
+	s, _ := w.current()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if cut, ok := trimCut(info.State.Bytes, info.State.FirstSeq, info.State.LastSeq, info.Config.MaxBytes); ok {
+		return s.Purge(ctx, jetstream.WithPurgeSequence(cut))
+	}
+	return nil
+}
+
+// trimCut is the first seq to keep so that about trimLow of max remains,
+// taking lines to be of one size and spread evenly over the seqs; ok is
+// false while the stream holds less than trimHigh of max.
+func trimCut(bytes, first, last uint64, max int64) (uint64, bool) {
+	if max <= 0 || last < first || float64(bytes) < trimHigh*float64(max) {
+		return 0, false
+	}
+	drop := (float64(bytes) - trimLow*float64(max)) / float64(bytes)
+	return first + uint64(drop*float64(last-first+1)), true
+}
+
 func (w *LiveWindow) current() (jetstream.Stream, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
