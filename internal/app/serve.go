@@ -170,7 +170,6 @@ func Serve(ctx context.Context, cfg config.Serve, log *slog.Logger, console io.W
 	g.Go(func() error { return publisher.Run(pubCtx) })
 	g.Go(func() error { return readModel.run(gctx) })
 	g.Go(func() error { return stream.Run(gctx, window) })
-	g.Go(func() error { return window.Trim(gctx) })
 	g.Go(func() error { return consoleShared.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/liveplane/liveplane/internal/domain/livelog"
 	"github.com/liveplane/liveplane/internal/testinfra/natstest"
 )
 
@@ -156,7 +157,14 @@ func TestLiveWindowTrimsInBulk(t *testing.T) {
 			break
 		}
 	}
-	if err := w.trim(ctx); err != nil {
+	trim := func() error {
+		info, err := w.stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		return w.trim(ctx, w.stream, info)
+	}
+	if err := trim(); err != nil {
 		t.Fatal(err)
 	}
 	info, err := w.stream.Info(ctx)
@@ -167,10 +175,50 @@ func TestLiveWindowTrimsInBulk(t *testing.T) {
 	if st.Bytes > max*3/4 || st.Bytes < max*6/10 || st.LastSeq != last || st.FirstSeq < 2 {
 		t.Fatalf("after the trim: %d bytes of a %d cap, seqs %d..%d (last published %d)", st.Bytes, max, st.FirstSeq, st.LastSeq, last)
 	}
-	if err := w.trim(ctx); err != nil { // below trimHigh now: nothing more goes
+	if err := trim(); err != nil { // below trimHigh now: nothing more goes
 		t.Fatal(err)
 	}
 	if again, _ := w.stream.Info(ctx); again.State.FirstSeq != st.FirstSeq {
 		t.Fatalf("a second trim moved the first seq %d -> %d", st.FirstSeq, again.State.FirstSeq)
+	}
+}
+
+// Follow trims the window it follows: published past trimHigh of its cap,
+// the stream is cut back within a few stream checks.
+func TestLiveWindowFollowTrims(t *testing.T) {
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const max = 1 << 20
+	w, err := NewLiveWindow(ctx, js, LiveLogWindow{Lines: 10000, Age: time.Hour, MaxBytes: max}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Follow(ctx, func(livelog.Entry) {})
+	body := make([]byte, 1000)
+	for bytes := uint64(0); bytes <= max*9/10; {
+		if _, err := js.Publish(ctx, LiveLogSubjectPrefix+"d", body); err != nil {
+			t.Fatal(err)
+		}
+		info, err := w.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes = info.State.Bytes
+	}
+	deadline := time.Now().Add(3 * streamCheckEvery)
+	for {
+		info, err := w.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Bytes <= max*3/4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d bytes of a %d cap after three stream checks", info.State.Bytes, max)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -17,10 +17,11 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/livelog"
 )
 
-// epochCheckEvery is how often Follow compares the stream's epoch with the
-// one it follows: a stream recreated behind its back (an external NATS
-// server restarted) must not be read as the continuation of the old one.
-const epochCheckEvery = 5 * time.Second
+// streamCheckEvery is how often Follow reads the stream's state: to compare
+// its epoch with the one it follows (a stream recreated behind its back, an
+// external NATS server restarted, must not be read as the continuation of
+// the old one), and to trim it (trim).
+const streamCheckEvery = 2 * time.Second
 
 // epochFresh is how long Epoch trusts its cached value.
 const epochFresh = time.Second
@@ -88,42 +89,20 @@ func (w *LiveWindow) refresh(ctx context.Context) (jetstream.Stream, string, err
 // store, at its MaxBytes, deletes the oldest line for every line stored,
 // loading the oldest block each time: at 5,000 lines/s, once the 256 MiB
 // cap was reached (~50 s), the share of CoAP answers over 25 ms went from
-// about 2 % to 6-24 % (BENCHMARKS.md, "PostgreSQL over 5 minutes"). Trim
-// purges the oldest lines in one request whenever the stream holds
-// trimHigh of its cap, down to about trimLow, so that MaxBytes stays a
-// safety net the stream does not reach. The other limits (lines per
-// device, age) are the stream's own.
+// about 2 % to 6-24 % (BENCHMARKS.md, "PostgreSQL over 5 minutes"). Every
+// replica's Follow, at each of its stream checks, purges the oldest lines
+// in one request whenever the stream holds trimHigh of its cap, down to
+// about trimLow, so that MaxBytes stays a safety net the stream does not
+// reach. A purge below a seq that is already gone removes nothing, so
+// replicas need no coordination. The other limits (lines per device, age)
+// are the stream's own.
 const (
-	trimEvery = 2 * time.Second
-	trimHigh  = 0.85
-	trimLow   = 0.70
+	trimHigh = 0.85
+	trimLow  = 0.70
 )
 
-// Trim keeps the window under its byte cap until ctx ends. Every replica
-// may run it: a purge below a seq that is already gone removes nothing.
-func (w *LiveWindow) Trim(ctx context.Context) error {
-	t := time.NewTicker(trimEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := w.trim(ctx); err != nil && ctx.Err() == nil {
-			w.log.Debug("live-log window not trimmed", "err", err)
-		}
-	}
-}
-
-func (w *LiveWindow) trim(ctx context.Context) error {
-	s, _ := w.current()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err
-	}
+// trim purges s's oldest lines when info shows it near its byte cap.
+func (w *LiveWindow) trim(ctx context.Context, s jetstream.Stream, info *jetstream.StreamInfo) error {
 	if cut, ok := trimCut(info.State.Bytes, info.State.FirstSeq, info.State.LastSeq, info.Config.MaxBytes); ok {
 		return s.Purge(ctx, jetstream.WithPurgeSequence(cut))
 	}
@@ -317,7 +296,7 @@ func (w *LiveWindow) follow(ctx context.Context, s jetstream.Stream, cfg jetstre
 	}
 	defer cc.Stop()
 	_, epoch := w.current()
-	tick := time.NewTicker(epochCheckEvery)
+	tick := time.NewTicker(streamCheckEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -326,15 +305,29 @@ func (w *LiveWindow) follow(ctx context.Context, s jetstream.Stream, cfg jetstre
 		case err := <-failed:
 			return err
 		case <-tick.C:
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			info, err := s.Info(ictx)
-			cancel()
-			if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if err := w.check(ctx, s, epoch); err != nil {
 				return err
-			}
-			if err == nil && epochOf(info) != epoch {
-				return errors.New("the live-log stream was recreated")
 			}
 		}
 	}
+}
+
+// check reads s's state: an error ends the follow when the stream is gone
+// or was recreated (another epoch); otherwise s is trimmed if it must be.
+func (w *LiveWindow) check(ctx context.Context, s jetstream.Stream, epoch string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := s.Info(ctx)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return err
+	case err != nil:
+		return nil // the next check reads again
+	case epochOf(info) != epoch:
+		return errors.New("the live-log stream was recreated")
+	}
+	if err := w.trim(ctx, s, info); err != nil && ctx.Err() == nil {
+		w.log.Debug("live-log window not trimmed", "err", err)
+	}
+	return nil
 }
