@@ -1,7 +1,6 @@
 package kube_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/liveplane/liveplane/internal/domain/provisioning"
 	"github.com/liveplane/liveplane/internal/driven/kube"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
+	"github.com/liveplane/liveplane/internal/testinfra/kubetest/kubegrant"
 )
 
 var labels = map[string]string{provisioning.LabelManagedBy: provisioning.ManagedByValue, provisioning.LabelAccountID: "a1"}
@@ -121,7 +121,7 @@ func TestAdapterOnRealAPIServer(t *testing.T) {
 	// not hold what cluster-admin grants, so the apiserver refuses the
 	// binding (escalation check) while the quota goes through. ("edit" is
 	// empty here: its rules are aggregated by a controller not running.)
-	grant(t, admin, "limited")
+	kubegrant.Grant(t, admin, "liveplane-daemon-limited", "limited", kubegrant.Daemon...)
 	lc, err := kube.New(c.RestConfigFor("limited"))
 	if err != nil {
 		t.Fatal(err)
@@ -139,27 +139,3 @@ func TestAdapterOnRealAPIServer(t *testing.T) {
 }
 
 func get[T any](_ T, err error) error { return err }
-
-func grant(t *testing.T, k kubernetes.Interface, group string) {
-	t.Helper()
-	ctx := context.Background()
-	verbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	_, err := k.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "liveplane-daemon-limited"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "resourcequotas"}, Verbs: verbs},
-			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: verbs},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = k.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "liveplane-daemon-limited"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "liveplane-daemon-limited"},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-}

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/liveplane/liveplane/internal/domain"
 	"github.com/liveplane/liveplane/internal/domain/account"
@@ -22,6 +20,7 @@ import (
 	"github.com/liveplane/liveplane/internal/drivers/daemon"
 	"github.com/liveplane/liveplane/internal/eventcodec"
 	"github.com/liveplane/liveplane/internal/testinfra/kubetest"
+	"github.com/liveplane/liveplane/internal/testinfra/kubetest/kubegrant"
 )
 
 // counting wraps the real adapter and counts the calls a resync makes.
@@ -215,7 +214,7 @@ func TestDaemonOnRealAPIServer(t *testing.T) {
 
 	// RBAC: a daemon that may manage namespaces and quotas but not bind
 	// cluster-admin reports Degraded RoleBindingFailed and keeps retrying.
-	grant(t, admin, "nobind")
+	kubegrant.Grant(t, admin, "daemon-nobind", "nobind", kubegrant.Daemon...)
 	limited, err := kube.New(c.RestConfigFor("nobind"))
 	if err != nil {
 		t.Fatal(err)
@@ -229,28 +228,6 @@ func TestDaemonOnRealAPIServer(t *testing.T) {
 	waitFor(t, "RoleBindingFailed reported", func() bool {
 		return got.has(is(ops.ID, provisioning.CondDegraded, provisioning.ReasonBindingFailed, true, 1))
 	})
-}
-
-func grant(t *testing.T, k kubernetes.Interface, group string) {
-	t.Helper()
-	ctx := context.Background()
-	verbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	if _, err := k.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "daemon-" + group},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "resourcequotas"}, Verbs: verbs},
-			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: verbs},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "daemon-" + group},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "daemon-" + group},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func nsApply(name string) *applycorev1.NamespaceApplyConfiguration {
