@@ -13,6 +13,8 @@ type metrics struct {
 	reuseStop   prometheus.Histogram
 	// SQLite's twin cache (twincache.go).
 	twinHits, twinMisses prometheus.Counter
+	twinInvalidations    prometheus.Counter
+	twinCacheOn          prometheus.Gauge
 	// SQLite's uplink indexer (uplinkindex.go).
 	unindexed prometheus.Gauge
 }
@@ -47,11 +49,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		twinHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_twin_cache_hits_total",
-			Help: "Uplink twin reads answered by SQLite's write-through twin cache.",
+			Help: "Uplink twin reads answered by the twin cache (SQLite: write-through; PostgreSQL: invalidated by notifications).",
 		}),
 		twinMisses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveplane_twin_cache_misses_total",
-			Help: "Uplink twin reads that went to the SQLite database (first read of a device since start, or after a failed write).",
+			Help: "Uplink twin reads that went to the database (first read of a device since start, after a write or, on PostgreSQL, while the cache is off).",
+		}),
+		twinInvalidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveplane_twin_cache_invalidations_total",
+			Help: "Twins and account defaults dropped from the twin cache because PostgreSQL announced a change to them (by any replica).",
+		}),
+		twinCacheOn: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveplane_twin_cache_on",
+			Help: "1 while the twin cache answers uplink twin reads; on PostgreSQL 0 while its listener cannot show it hears every change (then every read goes to the database).",
 		}),
 		unindexed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveplane_sqlite_uplinks_unindexed",
@@ -63,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.walReuses, m.reuseStop, m.unindexed)
+		reg.MustRegister(m.commits, m.batchSize, m.failures, m.checkpoints, m.walPages, m.twinHits, m.twinMisses, m.twinInvalidations, m.twinCacheOn, m.walReuses, m.reuseStop, m.unindexed)
 	}
 	return m
 }

@@ -53,8 +53,10 @@ type Store struct {
 	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
 	// SQLite a read is a local call).
 	twinReads *twinReads
-	// twinCache holds twins and defaults (SQLite only: one writer process).
-	twinCache *twinCache
+	// twinCache holds twins and defaults; on PostgreSQL twinListen keeps
+	// it coherent with other writers (twincache.go).
+	twinCache  *twinCache
+	twinListen *twinListener
 	// uplinkStmts are the uplink batch's statements, prepared once on the
 	// writer (SQLite only; uplinks_sqlite.go).
 	uplinkStmts *sqliteUplinkStmts
@@ -95,6 +97,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			s.Close()
 			return nil, fmt.Errorf("%s: %w", s.describe(o), err)
 		}
+	} else {
+		// After the migrations: the trigger that announces changes exists.
+		s.twinCache = newTwinCache(true)
+		s.twinListen = newTwinListener(o.URL, s.wdb, s.twinCache, s.log, s.metrics).start()
 	}
 	return s, nil
 }
@@ -215,7 +221,8 @@ func (s *Store) startWriter(ctx context.Context, maxBatch int) error {
 		maxBatch = 256
 	}
 	s.funnel = newFunnel(s, conn, maxBatch)
-	s.twinCache = newTwinCache()
+	s.twinCache = newTwinCache(false)
+	s.metrics.twinCacheOn.Set(1)
 	s.ckpt = startCheckpointer(s.cdb, s.path, s.funnel.checkpoint, s.log, s.metrics)
 	s.uplinkIndex = startUplinkIndexer(s, s.uplinkTail)
 	return nil
@@ -243,6 +250,9 @@ func (s *Store) Close() error {
 	}
 	if s.ckpt == nil && s.cdb != nil {
 		s.cdb.Close() // the store failed before the checkpointer took it
+	}
+	if s.twinListen != nil {
+		s.twinListen.close()
 	}
 	if s.twinReads != nil {
 		s.twinReads.close()

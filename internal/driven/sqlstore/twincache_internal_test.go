@@ -23,7 +23,7 @@ func TestTwinCacheFillLosesToConcurrentWrite(t *testing.T) {
 		}
 	}
 	put("old")
-	s.twinCache = newTwinCache() // forget the write-through: the next read misses
+	s.twinCache = newTwinCache(false) // forget the write-through: the next read misses
 	s.twinCache.testFill = func() {
 		s.twinCache.testFill = nil
 		put("new") // commits between the missed read's query and its fill
@@ -39,7 +39,7 @@ func TestTwinCacheFillLosesToConcurrentWrite(t *testing.T) {
 
 // Hits are copies: a caller changing what it got does not change the cache.
 func TestTwinCacheHitsAreCopies(t *testing.T) {
-	c := newTwinCache()
+	c := newTwinCache(false)
 	tw := device.Twin{DeviceID: "d", AccountID: "a", Desired: device.Values{"K": {Value: "v"}}, Rejected: map[string]string{"X": "no"}}
 	c.fill(c.token(), tw, device.Defaults{AccountID: "a", Values: device.Values{"D": {Value: "1"}}})
 	tw.Desired["K"] = device.Entry{Value: "changed by the filler"}

@@ -109,14 +109,12 @@ func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, er
 }
 
 // TwinConfig reads a device's twin and its account's defaults in one query
-// (the per-uplink read of reconciliation).
+// (the per-uplink read of reconciliation), from the twin cache when it has
+// them (twincache.go).
 func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
-	if d.s.twinReads != nil {
-		return d.s.twinReads.get(ctx, deviceID)
-	}
 	c := d.s.twinCache
 	if c == nil {
-		return scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
+		return d.s.readTwinConfig(ctx, deviceID)
 	}
 	if t, def, ok := c.get(deviceID); ok {
 		d.s.metrics.twinHits.Inc()
@@ -124,11 +122,20 @@ func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Tw
 	}
 	d.s.metrics.twinMisses.Inc()
 	tok := c.token()
-	t, def, err := scanTwinConfig(d.s.rdb.QueryRowContext(ctx, d.s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
+	t, def, err := d.s.readTwinConfig(ctx, deviceID)
 	if err == nil {
 		c.fill(tok, t, def)
 	}
 	return t, def, err
+}
+
+// readTwinConfig is TwinConfig from the database: batched with other
+// uplinks' reads on PostgreSQL, a query of its own on SQLite.
+func (s *Store) readTwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
+	if s.twinReads != nil {
+		return s.twinReads.get(ctx, deviceID)
+	}
+	return scanTwinConfig(s.rdb.QueryRowContext(ctx, s.q(twinConfigQuery+"t.device_id = ?"), deviceID))
 }
 
 // twinConfigQuery reads twins with their account's defaults; the caller
