@@ -179,7 +179,7 @@ func (in *ingester) reanswer(ctx context.Context, op string, d Device, k Provisi
 	}
 	// This replica may hold a cached miss for the id (its copy lost the
 	// race to another replica): the device's next uplink must find it.
-	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
+	in.devices.set(d.ID, cached{d: d, found: true, at: time.Now()})
 	return enrolled{d: d, key: key, psk: psk}, nil
 }
 
@@ -250,7 +250,7 @@ func (in *ingester) create(ctx context.Context, op string, u Uplink, k Provision
 	if err != nil {
 		return enrolled{}, domain.Wrap(op, err)
 	}
-	in.devices.put(d.ID, cached{d: d, found: true, at: time.Now()})
+	in.devices.set(d.ID, cached{d: d, found: true, at: time.Now()})
 	in.live.Publish(d.ID, Line{DeviceID: d.ID, Timestamp: now, Type: "config",
 		Message: "Device enrolled with provisioning key " + k.ID})
 	return enrolled{d: d, key: key, psk: psk}, nil
