@@ -6,32 +6,26 @@
 -- distinct payload.
 CREATE FUNCTION liveplane_twins_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	-- TG_ARGV[0]: the key column of the table.
 	IF TG_OP = 'TRUNCATE' THEN
 		PERFORM pg_notify('liveplane_twins', '*');
-	ELSIF TG_TABLE_NAME = 'device_twins' THEN
-		IF TG_OP <> 'INSERT' THEN
-			PERFORM pg_notify('liveplane_twins', OLD.device_id);
-		END IF;
-		IF TG_OP <> 'DELETE' THEN
-			PERFORM pg_notify('liveplane_twins', NEW.device_id);
-		END IF;
-	ELSE
-		IF TG_OP <> 'INSERT' THEN
-			PERFORM pg_notify('liveplane_twins', OLD.account_id);
-		END IF;
-		IF TG_OP <> 'DELETE' THEN
-			PERFORM pg_notify('liveplane_twins', NEW.account_id);
-		END IF;
+		RETURN NULL;
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		PERFORM pg_notify('liveplane_twins', to_jsonb(OLD) ->> TG_ARGV[0]);
+	END IF;
+	IF TG_OP <> 'DELETE' THEN
+		PERFORM pg_notify('liveplane_twins', to_jsonb(NEW) ->> TG_ARGV[0]);
 	END IF;
 	RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER device_twins_notify AFTER INSERT OR UPDATE OR DELETE ON device_twins
-	FOR EACH ROW EXECUTE FUNCTION liveplane_twins_notify();
+	FOR EACH ROW EXECUTE FUNCTION liveplane_twins_notify('device_id');
 CREATE TRIGGER device_twins_truncated AFTER TRUNCATE ON device_twins
 	FOR EACH STATEMENT EXECUTE FUNCTION liveplane_twins_notify();
 CREATE TRIGGER config_defaults_notify AFTER INSERT OR UPDATE OR DELETE ON config_defaults
-	FOR EACH ROW EXECUTE FUNCTION liveplane_twins_notify();
+	FOR EACH ROW EXECUTE FUNCTION liveplane_twins_notify('account_id');
 CREATE TRIGGER config_defaults_truncated AFTER TRUNCATE ON config_defaults
 	FOR EACH STATEMENT EXECUTE FUNCTION liveplane_twins_notify();
