@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +186,63 @@ func eventuallyHits(t *testing.T, s *Store, id, want, wantDef string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// The listener's wait is cut by a deadline before each probe; the
+// connection must stay usable after it (not reconnect each time), and
+// notifications must still arrive after many probes.
+func TestTwinListenerSurvivesItsProbes(t *testing.T) {
+	url := pgtest.New(t)
+	s := openPG(t, url)
+	var logs syncBuffer
+	c := newTwinCache(true)
+	l := newTwinListener(url, s.wdb, c, slog.New(slog.NewTextHandler(&logs, nil)), s.metrics)
+	l.probeEvery, l.probeTimeout = 20*time.Millisecond, 2*time.Second
+	l.start()
+	defer l.close()
+	on := func() bool { c.mu.Lock(); defer c.mu.Unlock(); return !c.off }
+	for deadline := time.Now().Add(10 * time.Second); !on(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cache not on: %s", logs.String())
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // ~25 probes
+	if strings.Contains(logs.String(), "twin cache off") || !on() {
+		t.Fatalf("the listener lost its connection to its own probes:\n%s", logs.String())
+	}
+	c.fill(c.token(), device.Twin{DeviceID: "d", AccountID: "a"}, device.Defaults{AccountID: "a"})
+	if _, _, ok := c.get("d"); !ok {
+		t.Fatal("fill while on did not cache")
+	}
+	if _, err := s.wdb.ExecContext(context.Background(), "SELECT pg_notify($1, 'd')", twinChannel); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, _, ok := c.get("d"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a notification after the probes did not drop the key")
+		}
+	}
+	if n := strings.Count(logs.String(), "twin cache on"); n != 1 {
+		t.Fatalf("the cache was turned on %d times, want 1 (no reconnects):\n%s", n, logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
