@@ -2,14 +2,14 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/liveplane/liveplane/internal/testinfra/logtest"
 )
 
 // `liveplane logs follow`: history with --since, then the live tail, each
@@ -41,7 +41,7 @@ func TestLogsFollowCLI(t *testing.T) {
 	cmd := exec.CommandContext(ctx, binary, "logs", "follow", "--device", devID, "--since", "3",
 		"--server", "http://"+proxy.addr(), "--reconnect-min", "20ms", "--reconnect-max", "100ms")
 	cmd.Env = append(cleanEnv(), env...)
-	var stderr syncBuffer // written by exec's copier while the test reads it
+	var stderr logtest.Buffer // written by exec's copier while the test reads it
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -97,22 +97,4 @@ func TestLogsFollowCLI(t *testing.T) {
 	if strings.Contains(stderr.String(), "gap") {
 		t.Errorf("a gap was reported:\n%s", stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -98,17 +98,20 @@ func (c *deviceCache) refresh(id string, gen uint64) {
 	at := c.now()
 	d, err := c.store.Device(ctx, id)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.refreshes--
 	if e, ok := c.m[id]; ok {
 		e.refreshing = false
 		c.m[id] = e
 	}
-	c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	switch {
 	case err == nil:
-		c.put(id, cached{d: d, found: true, at: at}, gen)
+		c.putLocked(id, cached{d: d, found: true, at: at})
 	case domain.Is(err, domain.CodeNotFound):
-		c.put(id, cached{at: at}, gen)
+		c.putLocked(id, cached{at: at})
 	}
 }
 

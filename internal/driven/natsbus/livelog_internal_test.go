@@ -134,37 +134,16 @@ func TestLiveWindowTrimsInBulk(t *testing.T) {
 	if cut, ok := trimCut(90, 1, 100, 100); !ok || cut != 23 { // drop (90-70)/90 of 100 seqs
 		t.Fatalf("cut %d %v, want 23", cut, ok)
 	}
-	url, _ := natstest.Start(t)
-	_, js := natstest.Connect(t, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	const max = 1 << 20
-	w, err := NewLiveWindow(ctx, js, LiveLogWindow{Lines: 10000, Age: time.Hour, MaxBytes: max}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, 1000)
-	var last uint64
-	for i := 0; ; i++ {
-		ack, err := js.Publish(ctx, LiveLogSubjectPrefix+fmt.Sprint("d", i%10), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ack.Sequence
-		if info, err := w.stream.Info(ctx); err != nil {
-			t.Fatal(err)
-		} else if info.State.Bytes > max*9/10 {
-			break
-		}
-	}
-	trim := func() error {
+	ctx, js, w := cappedWindow(t, 10*time.Second)
+	last := fillPast(ctx, t, js, w, 10, windowCap*9/10)
+	trimNow := func() error {
 		info, err := w.stream.Info(ctx)
 		if err != nil {
 			return err
 		}
-		return w.trim(ctx, w.stream, info)
+		return trim(ctx, w.stream, info)
 	}
-	if err := trim(); err != nil {
+	if err := trimNow(); err != nil {
 		t.Fatal(err)
 	}
 	info, err := w.stream.Info(ctx)
@@ -172,10 +151,10 @@ func TestLiveWindowTrimsInBulk(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := info.State
-	if st.Bytes > max*3/4 || st.Bytes < max*6/10 || st.LastSeq != last || st.FirstSeq < 2 {
-		t.Fatalf("after the trim: %d bytes of a %d cap, seqs %d..%d (last published %d)", st.Bytes, max, st.FirstSeq, st.LastSeq, last)
+	if st.Bytes > windowCap*3/4 || st.Bytes < windowCap*6/10 || st.LastSeq != last || st.FirstSeq < 2 {
+		t.Fatalf("after the trim: %d bytes of a %d cap, seqs %d..%d (last published %d)", st.Bytes, windowCap, st.FirstSeq, st.LastSeq, last)
 	}
-	if err := trim(); err != nil { // below trimHigh now: nothing more goes
+	if err := trimNow(); err != nil { // below trimHigh now: nothing more goes
 		t.Fatal(err)
 	}
 	if again, _ := w.stream.Info(ctx); again.State.FirstSeq != st.FirstSeq {
@@ -186,39 +165,59 @@ func TestLiveWindowTrimsInBulk(t *testing.T) {
 // Follow trims the window it follows: published past trimHigh of its cap,
 // the stream is cut back within a few stream checks.
 func TestLiveWindowFollowTrims(t *testing.T) {
-	url, _ := natstest.Start(t)
-	_, js := natstest.Connect(t, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	const max = 1 << 20
-	w, err := NewLiveWindow(ctx, js, LiveLogWindow{Lines: 10000, Age: time.Hour, MaxBytes: max}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, js, w := cappedWindow(t, 20*time.Second)
 	go w.Follow(ctx, func(livelog.Entry) {})
-	body := make([]byte, 1000)
-	for bytes := uint64(0); bytes <= max*9/10; {
-		if _, err := js.Publish(ctx, LiveLogSubjectPrefix+"d", body); err != nil {
-			t.Fatal(err)
-		}
-		info, err := w.stream.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bytes = info.State.Bytes
-	}
+	fillPast(ctx, t, js, w, 1, windowCap*9/10)
 	deadline := time.Now().Add(3 * streamCheckEvery)
 	for {
 		info, err := w.stream.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Bytes <= max*3/4 {
+		if info.State.Bytes <= windowCap*3/4 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still %d bytes of a %d cap after three stream checks", info.State.Bytes, max)
+			t.Fatalf("still %d bytes of a %d cap after three stream checks", info.State.Bytes, windowCap)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// windowCap is the byte cap of cappedWindow's stream.
+const windowCap = 1 << 20
+
+// cappedWindow is a window of windowCap bytes (and room for 10,000 lines per
+// device) on a NATS server of its own, with a context ending after timeout.
+func cappedWindow(t *testing.T, timeout time.Duration) (context.Context, jetstream.JetStream, *LiveWindow) {
+	t.Helper()
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	w, err := NewLiveWindow(ctx, js, LiveLogWindow{Lines: 10000, Age: time.Hour, MaxBytes: windowCap}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, js, w
+}
+
+// fillPast publishes 1,000-byte lines to devices d0..d(devices-1) in turn
+// until w's stream holds more than bytes; it returns the last line's seq.
+func fillPast(ctx context.Context, t *testing.T, js jetstream.JetStream, w *LiveWindow, devices int, bytes uint64) uint64 {
+	t.Helper()
+	body := make([]byte, 1000)
+	for i := 0; ; i++ {
+		ack, err := js.Publish(ctx, LiveLogSubjectPrefix+fmt.Sprint("d", i%devices), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := w.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Bytes > bytes {
+			return ack.Sequence
+		}
 	}
 }

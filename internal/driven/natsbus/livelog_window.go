@@ -102,7 +102,7 @@ const (
 )
 
 // trim purges s's oldest lines when info shows it near its byte cap.
-func (w *LiveWindow) trim(ctx context.Context, s jetstream.Stream, info *jetstream.StreamInfo) error {
+func trim(ctx context.Context, s jetstream.Stream, info *jetstream.StreamInfo) error {
 	if cut, ok := trimCut(info.State.Bytes, info.State.FirstSeq, info.State.LastSeq, info.Config.MaxBytes); ok {
 		return s.Purge(ctx, jetstream.WithPurgeSequence(cut))
 	}
@@ -326,7 +326,7 @@ func (w *LiveWindow) check(ctx context.Context, s jetstream.Stream, epoch string
 	case epochOf(info) != epoch:
 		return errors.New("the live-log stream was recreated")
 	}
-	if err := w.trim(ctx, s, info); err != nil && ctx.Err() == nil {
+	if err := trim(ctx, s, info); err != nil && ctx.Err() == nil {
 		w.log.Debug("live-log window not trimmed", "err", err)
 	}
 	return nil

@@ -50,8 +50,8 @@ type Store struct {
 	onCommit func()
 	funnel   *funnel       // nil on Postgres, which handles concurrent writers itself
 	ckpt     *checkpointer // SQLite only
-	// twinReads batches the per-uplink twin reads (PostgreSQL only; on
-	// SQLite a read is a local call).
+	// twinReads batches the uplinks' twin reads that miss the twin cache
+	// (PostgreSQL only; on SQLite a read is a local call).
 	twinReads *twinReads
 	// twinCache holds twins and defaults; on PostgreSQL twinListen keeps
 	// it coherent with other writers (twincache.go).

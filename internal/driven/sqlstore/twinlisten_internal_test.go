@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/liveplane/liveplane/internal/domain/device"
+	"github.com/liveplane/liveplane/internal/testinfra/logtest"
 	"github.com/liveplane/liveplane/internal/testinfra/pgtest"
 )
 
@@ -194,7 +194,7 @@ func eventuallyHits(t *testing.T, s *Store, id, want, wantDef string) {
 func TestTwinListenerSurvivesItsProbes(t *testing.T) {
 	url := pgtest.New(t)
 	s := openPG(t, url)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	c := newTwinCache(true)
 	l := newTwinListener(url, s.wdb, c, slog.New(slog.NewTextHandler(&logs, nil)), s.metrics)
 	l.probeEvery, l.probeTimeout = 20*time.Millisecond, 2*time.Second
@@ -228,21 +228,4 @@ func TestTwinListenerSurvivesItsProbes(t *testing.T) {
 	if n := strings.Count(logs.String(), "twin cache on"); n != 1 {
 		t.Fatalf("the cache was turned on %d times, want 1 (no reconnects):\n%s", n, logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -113,9 +113,6 @@ func (d deviceStore) Twin(ctx context.Context, deviceID string) (device.Twin, er
 // them (twincache.go).
 func (d deviceStore) TwinConfig(ctx context.Context, deviceID string) (device.Twin, device.Defaults, error) {
 	c := d.s.twinCache
-	if c == nil {
-		return d.s.readTwinConfig(ctx, deviceID)
-	}
 	if t, def, ok := c.get(deviceID); ok {
 		d.s.metrics.twinHits.Inc()
 		return t, def, nil
